@@ -1,0 +1,169 @@
+//! Events delivered to a session's handler, with lazy JSON lookups into the payload.
+
+use crate::error::Error;
+use serde_json::Value;
+use std::cell::OnceCell;
+
+/// What an event reports.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// The session changed state; see [`Event::state`].
+    State = 0,
+    /// A text message (payload is UTF-8, often JSON).
+    Message = 1,
+    /// A binary message.
+    Binary = 2,
+    /// Something failed; see [`Event::error`]. A `State` event follows if the session ended.
+    Error = 3,
+    /// The close handshake finished or the peer closed; see [`Event::close_code`], payload is the reason.
+    Close = 4,
+    /// The send buffer drained after `send` reported back-pressure: sending may resume.
+    Writable = 5,
+}
+
+impl EventKind {
+    /// Lower-case name, as lfcat prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::State => "state",
+            Self::Message => "message",
+            Self::Binary => "binary",
+            Self::Error => "error",
+            Self::Close => "close",
+            Self::Writable => "writable",
+        }
+    }
+
+    /// Looks a kind up by value.
+    pub fn from_u32(v: u32) -> Option<EventKind> {
+        [Self::State, Self::Message, Self::Binary, Self::Error, Self::Close, Self::Writable]
+            .into_iter()
+            .find(|k| *k as u32 == v)
+    }
+}
+
+/// Where a session is in its life.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Resolving, connecting, TLS, upgrade.
+    Connecting = 0,
+    /// Open: messages flow.
+    Open = 1,
+    /// Close handshake under way.
+    Closing = 2,
+    /// Ended; no more events except a final state change when reconnecting is added.
+    Closed = 3,
+}
+
+impl SessionState {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Open => "open",
+            Self::Closing => "closing",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// Looks a state up by value.
+    pub fn from_u32(v: u32) -> Option<SessionState> {
+        [Self::Connecting, Self::Open, Self::Closing, Self::Closed].into_iter().find(|s| *s as u32 == v)
+    }
+}
+
+/// One event. Borrowed: valid only while the handler runs.
+pub struct Event<'a> {
+    kind: EventKind,
+    state: SessionState,
+    topic: &'a str,
+    payload: &'a [u8],
+    error: Option<&'a Error>,
+    close_code: u16,
+    json: OnceCell<Option<Value>>,
+}
+
+impl<'a> Event<'a> {
+    pub(crate) fn new(kind: EventKind, state: SessionState, payload: &'a [u8]) -> Event<'a> {
+        Event { kind, state, topic: "", payload, error: None, close_code: 0, json: OnceCell::new() }
+    }
+
+    #[allow(dead_code)] // protocol layers (Socket.IO events, vendor resources) set topics
+    pub(crate) fn with_topic(mut self, topic: &'a str) -> Self {
+        self.topic = topic;
+        self
+    }
+
+    pub(crate) fn with_error(mut self, error: &'a Error) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    pub(crate) fn with_close_code(mut self, code: u16) -> Self {
+        self.close_code = code;
+        self
+    }
+
+    /// The kind of event.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The session's state when the event was raised.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// Event name, resource or channel, where the protocol has one; empty otherwise.
+    pub fn topic(&self) -> &str {
+        self.topic
+    }
+
+    /// The payload: message bytes, error text, close reason or state name.
+    pub fn payload(&self) -> &[u8] {
+        self.payload
+    }
+
+    /// The payload as text, if it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.payload).ok()
+    }
+
+    /// The error, for `Error` events.
+    pub fn error(&self) -> Option<&Error> {
+        self.error
+    }
+
+    /// The close code, for `Close` events (1005 when the peer sent none).
+    pub fn close_code(&self) -> u16 {
+        self.close_code
+    }
+
+    /// The payload parsed as JSON, once, on first use; `None` if it is not JSON.
+    pub fn json(&self) -> Option<&Value> {
+        self.json.get_or_init(|| serde_json::from_slice(self.payload).ok()).as_ref()
+    }
+
+    /// The value at a JSON pointer (RFC 6901; `""` is the whole document).
+    pub fn json_at(&self, pointer: &str) -> Option<&Value> {
+        self.json()?.pointer(pointer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointer_lookups() {
+        let ev = Event::new(EventKind::Message, SessionState::Open, br#"{"a":{"b":[1,true,"x"]}}"#);
+        assert_eq!(ev.json_at("/a/b/0").and_then(Value::as_f64), Some(1.0));
+        assert_eq!(ev.json_at("/a/b/1").and_then(Value::as_bool), Some(true));
+        assert_eq!(ev.json_at("/a/b/2").and_then(Value::as_str), Some("x"));
+        assert!(ev.json_at("/nope").is_none());
+        let not_json = Event::new(EventKind::Message, SessionState::Open, b"{oops");
+        assert!(not_json.json_at("").is_none());
+    }
+}

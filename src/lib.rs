@@ -1,0 +1,22 @@
+//! livefeed: live device-data feeds for native programs.
+//!
+//! One blocking, mio-based [`Loop`] drives many [`Session`]s; each session connects,
+//! keeps its connection healthy and hands [`Event`]s to a handler on the loop thread.
+//! The same API is exposed to C through `include/livefeed.h` (see the `ffi` module).
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod net;
+pub mod reactor;
+pub mod session;
+pub mod url;
+pub mod ws;
+
+mod ffi;
+
+pub use config::{Limits, Protocol, SessionConfig, Timeouts, TlsOptions};
+pub use error::{Error, ErrorCode, Result};
+pub use event::{Event, EventKind, SessionState};
+pub use reactor::{Loop, Session};

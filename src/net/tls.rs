@@ -1,0 +1,81 @@
+//! TLS client settings for native-tls, and classification of its failures.
+
+use crate::config::TlsOptions;
+use crate::error::{Error, ErrorCode, Result};
+use native_tls::{Certificate, Identity, TlsConnector};
+
+/// Builds a connector: system trust store plus any extra CAs, optional client identity.
+pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
+    let config_err = |what: &str, e: native_tls::Error| {
+        Error::new(ErrorCode::TlsConfig, format!("{what}: {e}"))
+    };
+    let mut b = TlsConnector::builder();
+    for pem in &opts.extra_ca_pem {
+        let mut found = 0;
+        for block in pem_blocks(pem, "CERTIFICATE") {
+            let cert = Certificate::from_pem(&block).map_err(|e| config_err("bad CA certificate", e))?;
+            b.add_root_certificate(cert);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(Error::new(ErrorCode::TlsConfig, "no PEM certificate in the CA data"));
+        }
+    }
+    if let Some((cert, key)) = &opts.client_identity {
+        let id = Identity::from_pkcs8(cert, key).map_err(|e| config_err("bad client identity", e))?;
+        b.identity(id);
+    }
+    if opts.insecure {
+        b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+    }
+    b.build().map_err(|e| config_err("cannot build TLS context", e))
+}
+
+/// Splits PEM data into the blocks with the given label (native-tls takes one certificate at a time).
+fn pem_blocks(pem: &[u8], label: &str) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find(&begin) {
+        let Some(stop) = rest[start..].find(&end) else { break };
+        let stop = start + stop + end.len();
+        out.push(rest[start..stop].as_bytes().to_vec());
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// Maps a handshake failure to a code: certificate problems apart from the rest.
+pub fn handshake_error(e: &native_tls::Error) -> Error {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let cert = ["certificate", "verify failed", "hostname mismatch", "self signed", "self-signed"];
+    let code = if cert.iter().any(|k| lower.contains(k)) {
+        ErrorCode::TlsCertificate
+    } else {
+        ErrorCode::Tls
+    };
+    Error::new(code, format!("TLS handshake failed: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_pem_bundles() {
+        let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
+                    -----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n";
+        let blocks = pem_blocks(pem, "CERTIFICATE");
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[1].windows(3).any(|w| w == b"BBB"));
+    }
+
+    #[test]
+    fn garbage_ca_is_a_config_error() {
+        let opts = TlsOptions { extra_ca_pem: vec![b"not pem".to_vec()], ..Default::default() };
+        assert_eq!(connector(&opts).unwrap_err().code, ErrorCode::TlsConfig);
+    }
+}

@@ -1,0 +1,419 @@
+//! The event loop: one mio `Poll` for many sessions, a deadline heap, and a
+//! cross-thread queue woken through `mio::Waker`.
+//!
+//! Threading: the loop's state sits behind a mutex taken by whichever thread drives
+//! it (`run`, `run_once` or the managed thread). Everything other threads do
+//! (open, send, close, release, stop) goes through the queue, so none of it ever
+//! waits for the loop, and handlers may call any of it without deadlock.
+
+mod timers;
+
+use crate::config::SessionConfig;
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::{Event, SessionState};
+use crate::net::Resolver;
+use crate::session::shared::SessionShared;
+use crate::session::{self, Command, Ctx, ResolvedSink, SessionCore};
+use mio::{Events, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use timers::Timers;
+use tungstenite::Message;
+
+const WAKER: Token = Token(0);
+const EVENTS_CAPACITY: usize = 1024;
+const SCRATCH: usize = 16 << 10;
+
+/// Session ids are unique in the process (they also tag the running handler on a thread).
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+enum Queued {
+    Open(Box<SessionCore>),
+    Command(u64, Command),
+    Release(u64),
+    Resolved(u64, u64, io::Result<Vec<SocketAddr>>),
+}
+
+/// The part of a loop that any thread may touch.
+struct Shared {
+    waker: Waker,
+    queue: Mutex<Vec<Queued>>,
+    stop: AtomicBool,
+    gone: AtomicBool,
+}
+
+impl Shared {
+    fn push(&self, q: Queued) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let was_empty = queue.is_empty();
+        queue.push(q);
+        drop(queue);
+        // The loop drains the whole queue each turn, so one wake per batch is enough.
+        if was_empty {
+            if let Err(e) = self.waker.wake() {
+                log::error!("cannot wake the loop: {e}");
+            }
+        }
+    }
+}
+
+struct Entry {
+    core: SessionCore,
+    armed: Option<Instant>,
+}
+
+/// The loop-thread state.
+struct Core {
+    poll: Poll,
+    events: Events,
+    sessions: HashMap<u64, Entry>,
+    timers: Timers,
+    resolver: Resolver,
+    resolved: ResolvedSink,
+    scratch: Vec<u8>,
+    inbox: Vec<Queued>,
+}
+
+/// An event loop driving any number of sessions.
+///
+/// Create it with [`Loop::new`], open sessions with [`Loop::open`], and drive it in one
+/// of three ways: [`Loop::run`] on a thread of your choice, [`Loop::run_once`] from your
+/// own poll loop (watching [`Loop::fd`]), or [`Loop::start_thread`].
+pub struct Loop {
+    shared: Arc<Shared>,
+    core: Mutex<Core>,
+    fd: RawFd,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The host's handle on one session. Dropping it releases the session: its handler is
+/// not called again once `drop` returns.
+pub struct Session {
+    shared: Arc<SessionShared>,
+    loop_shared: Arc<Shared>,
+}
+
+fn wrong_state(what: &str) -> Error {
+    Error::new(ErrorCode::WrongState, what.to_string())
+}
+
+impl Loop {
+    /// A new, idle loop.
+    pub fn new() -> Result<Arc<Loop>> {
+        let io_err = |e: io::Error| Error::new(ErrorCode::Io, format!("cannot create the event loop: {e}"));
+        let poll = Poll::new().map_err(io_err)?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(io_err)?;
+        let shared =
+            Arc::new(Shared { waker, queue: Mutex::new(Vec::new()), stop: AtomicBool::new(false), gone: AtomicBool::new(false) });
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let resolved: ResolvedSink = Arc::new(move |id, attempt, result| {
+            if let Some(shared) = weak.upgrade() {
+                shared.push(Queued::Resolved(id, attempt, result));
+            }
+        });
+        let fd = poll.as_raw_fd();
+        let core = Core {
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            sessions: HashMap::new(),
+            timers: Timers::default(),
+            resolver: Resolver::default(),
+            resolved,
+            scratch: vec![0; SCRATCH],
+            inbox: Vec::new(),
+        };
+        Ok(Arc::new(Loop { shared, core: Mutex::new(core), fd, thread: Mutex::new(None) }))
+    }
+
+    /// Opens a session. The configuration is checked now (URL, protocol, TLS settings);
+    /// connecting happens on the loop. `handler` runs on the loop thread for every event.
+    pub fn open(&self, config: SessionConfig, handler: impl FnMut(&Event<'_>) + Send + 'static) -> Result<Session> {
+        if self.shared.gone.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorCode::Closed, "the loop is gone"));
+        }
+        let (url, tls) = session::validate(&config)?;
+        let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(SessionShared::new(id, Box::new(handler), config.limits.max_send_buffer));
+        let core = SessionCore::new(Arc::clone(&shared), config, url, tls);
+        self.shared.push(Queued::Open(Box::new(core)));
+        Ok(Session { shared, loop_shared: Arc::clone(&self.shared) })
+    }
+
+    /// Runs until [`Loop::stop`]. A stop requested before `run` makes it return at once.
+    /// Fails with `WrongState` if another thread (or a handler) is driving the loop.
+    pub fn run(&self) -> Result<()> {
+        let mut core = self.lock_core()?;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            core.turn(&self.shared, None)?;
+        }
+        self.shared.stop.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs one turn: waits up to `timeout` (`None`: until something happens) for
+    /// readiness, then handles everything due. For hosts with their own poll loop.
+    pub fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
+        self.lock_core()?.turn(&self.shared, timeout)
+    }
+
+    /// Time until the loop has work due without any I/O (`None`: nothing scheduled).
+    /// Queued commands count as due now.
+    pub fn next_timeout(&self) -> Result<Option<Duration>> {
+        let core = self.lock_core()?;
+        Ok(core.wait_bound(&self.shared, Instant::now()))
+    }
+
+    /// The file descriptor to watch for readability from a host poll loop (epoll on Linux).
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Asks `run` (or the managed thread) to return. Any thread; never blocks.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Err(e) = self.shared.waker.wake() {
+            log::error!("cannot wake the loop: {e}");
+        }
+    }
+
+    /// Starts a thread that runs the loop until [`Loop::shutdown`].
+    pub fn start_thread(self: &Arc<Self>) -> Result<()> {
+        let mut slot = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Err(wrong_state("the loop already has a thread"));
+        }
+        let this = Arc::clone(self);
+        let handle = std::thread::Builder::new()
+            .name("livefeed-loop".into())
+            .spawn(move || {
+                if let Err(e) = this.run() {
+                    log::error!("loop thread ended: {e}");
+                }
+            })
+            .map_err(|e| Error::new(ErrorCode::Io, format!("cannot start the loop thread: {e}")))?;
+        *slot = Some(handle);
+        Ok(())
+    }
+
+    /// Stops the managed thread, if any, and waits for it (unless called from it).
+    pub fn shutdown(&self) {
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            self.stop();
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn lock_core(&self) -> Result<MutexGuard<'_, Core>> {
+        match self.core.try_lock() {
+            Ok(core) => Ok(core),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(wrong_state("the loop is being driven by another caller")),
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        self.shared.gone.store(true, Ordering::Release);
+        let core = self.core.get_mut().unwrap_or_else(|e| e.into_inner());
+        core.resolver.shutdown();
+        let now = Instant::now();
+        let ids: Vec<u64> = core.sessions.keys().copied().collect();
+        for id in ids {
+            if let Some(mut entry) = core.sessions.remove(&id) {
+                let mut ctx = core_ctx(&core.poll, &core.resolver, &core.resolved, &mut core.scratch, now);
+                entry.core.release(&mut ctx);
+                entry.core.shared.set_state(SessionState::Closed);
+            }
+        }
+    }
+}
+
+fn core_ctx<'a>(
+    poll: &'a Poll,
+    resolver: &'a Resolver,
+    resolved: &'a ResolvedSink,
+    scratch: &'a mut [u8],
+    now: Instant,
+) -> Ctx<'a> {
+    Ctx { registry: poll.registry(), resolver, resolved, now, scratch }
+}
+
+impl Core {
+    fn wait_bound(&self, shared: &Shared, now: Instant) -> Option<Duration> {
+        let busy = self.sessions.values().any(|e| e.core.more_to_read)
+            || !shared.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        if busy {
+            return Some(Duration::ZERO);
+        }
+        self.timers.next().map(|t| t.saturating_duration_since(now))
+    }
+
+    fn turn(&mut self, shared: &Shared, timeout: Option<Duration>) -> Result<()> {
+        let wait = match (timeout, self.wait_bound(shared, Instant::now())) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        loop {
+            match self.poll.poll(&mut self.events, wait) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::new(ErrorCode::Io, format!("poll failed: {e}"))),
+            }
+        }
+        let now = Instant::now();
+        let ready: Vec<u64> =
+            self.events.iter().map(|e| e.token()).filter(|t| *t != WAKER).map(|t| t.0 as u64).collect();
+        for id in ready {
+            self.with_session(id, now, |s, ctx| s.on_ready(ctx));
+        }
+        self.drain_queue(shared, now);
+        let again: Vec<u64> = self.sessions.iter().filter(|(_, e)| e.core.more_to_read).map(|(id, _)| *id).collect();
+        for id in again {
+            self.with_session(id, now, |s, ctx| s.on_ready(ctx));
+        }
+        while let Some(id) = self.timers.pop_due(now) {
+            let armed_for_this = self.sessions.get(&id).is_some_and(|e| e.armed.is_some_and(|a| a <= now));
+            if armed_for_this {
+                if let Some(e) = self.sessions.get_mut(&id) {
+                    e.armed = None;
+                }
+                self.with_session(id, now, |s, ctx| s.on_timer(ctx));
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_queue(&mut self, shared: &Shared, now: Instant) {
+        {
+            let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut *q, &mut self.inbox);
+        }
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for item in inbox.drain(..) {
+            match item {
+                Queued::Open(core) => {
+                    let id = core.shared.id;
+                    self.sessions.insert(id, Entry { core: *core, armed: None });
+                    self.with_session(id, now, |s, ctx| s.start(ctx));
+                }
+                Queued::Command(id, cmd) => self.with_session(id, now, |s, ctx| s.on_command(ctx, cmd)),
+                Queued::Resolved(id, attempt, r) => self.with_session(id, now, |s, ctx| s.on_resolved(ctx, attempt, r)),
+                Queued::Release(id) => {
+                    if let Some(mut e) = self.sessions.remove(&id) {
+                        let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
+                        e.core.release(&mut ctx);
+                    }
+                }
+            }
+        }
+        self.inbox = inbox; // keep the allocation
+    }
+
+    fn with_session(&mut self, id: u64, now: Instant, f: impl FnOnce(&mut SessionCore, &mut Ctx<'_>)) {
+        let Some(entry) = self.sessions.get_mut(&id) else { return };
+        let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
+        f(&mut entry.core, &mut ctx);
+        if entry.core.is_closed() && entry.core.shared.released() {
+            self.sessions.remove(&id);
+            return;
+        }
+        // Arm only an earlier deadline; a later one is picked up when the earlier fires.
+        if let Some(d) = entry.core.deadline() {
+            if entry.armed.is_none_or(|a| d < a) {
+                entry.armed = Some(d);
+                self.timers.push(d, id);
+            }
+        }
+    }
+}
+
+/// Valid close codes for an application to send (RFC 6455 §7.4).
+fn sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+impl Session {
+    /// The process-unique id of the session.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The session's current state.
+    pub fn state(&self) -> SessionState {
+        self.shared.state()
+    }
+
+    /// Bytes accepted by `send_*` and not yet written to the socket.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued()
+    }
+
+    fn command(&self, cmd: Command) -> Result<()> {
+        if self.loop_shared.gone.load(Ordering::Acquire) || self.shared.state() == SessionState::Closed {
+            return Err(Error::new(ErrorCode::Closed, "the session is closed"));
+        }
+        self.loop_shared.push(Queued::Command(self.shared.id, cmd));
+        Ok(())
+    }
+
+    fn send(&self, len: usize, msg: impl FnOnce() -> Message) -> Result<()> {
+        if matches!(self.shared.state(), SessionState::Closing | SessionState::Closed) {
+            return Err(Error::new(ErrorCode::Closed, "the session is closed or closing"));
+        }
+        if !self.shared.reserve(len) {
+            return Err(Error::new(ErrorCode::Backpressure, "send buffer full; wait for a writable event"));
+        }
+        self.command(Command::Send(msg())).inspect_err(|_| {
+            self.shared.release_budget(len);
+        })
+    }
+
+    /// Queues a text message. Any thread. Fails with `Backpressure` when the send buffer is full.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.send(text.len(), || Message::text(text))
+    }
+
+    /// Queues a binary message. Any thread. Fails with `Backpressure` when the send buffer is full.
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.send(data.len(), || Message::binary(data.to_vec()))
+    }
+
+    /// Starts the close handshake with `code` (1000, 1001–1003, 1007–1011 or 3000–4999) and a
+    /// reason of at most 123 bytes. Any thread.
+    pub fn close(&self, code: u16, reason: &str) -> Result<()> {
+        if !sendable_close_code(code) || reason.len() > 123 {
+            return Err(Error::new(ErrorCode::InvalidParameter, "invalid close code or reason too long"));
+        }
+        self.command(Command::Close(code, reason.to_string()))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shared.release();
+        if !self.loop_shared.gone.load(Ordering::Acquire) {
+            self.loop_shared.push(Queued::Release(self.shared.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes() {
+        assert!(sendable_close_code(1000) && sendable_close_code(4999));
+        assert!(!sendable_close_code(1005) && !sendable_close_code(1006) && !sendable_close_code(999));
+    }
+}

@@ -1,0 +1,126 @@
+//! The part of a session that other threads touch: handler slot, state, send budget.
+
+use crate::event::{Event, SessionState};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// A session's event handler. Runs on the loop thread only.
+pub type Handler = Box<dyn FnMut(&Event<'_>) + Send>;
+
+thread_local! {
+    /// The session whose handler is running on this thread (0: none).
+    static DISPATCHING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Shared between the loop (which owns the connection) and the host's handle.
+pub struct SessionShared {
+    /// Unique across all loops of the process; also the poll token.
+    pub id: u64,
+    handler: Mutex<Option<Handler>>,
+    released: AtomicBool,
+    state: AtomicU32,
+    queued: AtomicUsize,
+    max_queued: usize,
+    wants_writable: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A handler that panicked is dropped by the dispatcher; the slot itself stays usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SessionShared {
+    pub(crate) fn new(id: u64, handler: Handler, max_queued: usize) -> SessionShared {
+        SessionShared {
+            id,
+            handler: Mutex::new(Some(handler)),
+            released: AtomicBool::new(false),
+            state: AtomicU32::new(SessionState::Connecting as u32),
+            queued: AtomicUsize::new(0),
+            max_queued,
+            wants_writable: AtomicBool::new(false),
+        }
+    }
+
+    /// The state last reported to the handler.
+    pub fn state(&self) -> SessionState {
+        SessionState::from_u32(self.state.load(Ordering::Acquire)).unwrap_or(SessionState::Closed)
+    }
+
+    pub(crate) fn set_state(&self, s: SessionState) {
+        self.state.store(s as u32, Ordering::Release);
+    }
+
+    /// Whether the host released its handle.
+    pub fn released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Calls the handler, unless the host released it.
+    pub(crate) fn dispatch(&self, event: &Event<'_>) {
+        if self.released() {
+            return;
+        }
+        let mut slot = lock(&self.handler);
+        let Some(handler) = slot.as_mut() else { return };
+        let outer = DISPATCHING.with(|d| d.replace(self.id));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)));
+        DISPATCHING.with(|d| d.set(outer));
+        if outcome.is_err() {
+            log::error!("session {}: the event handler panicked; it will not be called again", self.id);
+            *slot = None;
+        }
+        if self.released() {
+            // Released from inside its own handler: drop it now that it has returned.
+            *slot = None;
+        }
+    }
+
+    /// Releases the handler. When this returns the handler will not run again, unless the
+    /// caller is that very handler, which is then dropped as soon as it returns.
+    pub(crate) fn release(&self) {
+        self.released.store(true, Ordering::Release);
+        if DISPATCHING.with(|d| d.get()) == self.id {
+            return;
+        }
+        let handler = lock(&self.handler).take();
+        drop(handler);
+    }
+
+    /// Reserves send budget for `len` bytes; false means back-pressure.
+    pub(crate) fn reserve(&self, len: usize) -> bool {
+        let ok = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                let next = q.checked_add(len)?;
+                // One message may always go when nothing waits, whatever its size.
+                (q == 0 || next <= self.max_queued).then_some(next)
+            })
+            .is_ok();
+        if !ok {
+            self.wants_writable.store(true, Ordering::Release);
+        }
+        ok
+    }
+
+    /// Returns send budget; true if a sender is waiting to hear that it may resume.
+    pub(crate) fn release_budget(&self, len: usize) -> bool {
+        let before = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| Some(q.saturating_sub(len)))
+            .unwrap_or(0);
+        let now = before.saturating_sub(len);
+        now <= self.max_queued / 2 && self.wants_writable.swap(false, Ordering::AcqRel)
+    }
+
+    /// Bytes accepted by `send` and not yet written to the socket.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Drops all send budget accounting (the connection is gone).
+    pub(crate) fn clear_budget(&self) {
+        self.queued.store(0, Ordering::Release);
+    }
+}

@@ -1,0 +1,255 @@
+//! An open WebSocket: tungstenite's codec over our stream, with send accounting and keepalive.
+
+use crate::config::{Limits, Timeouts};
+use crate::error::{Error, ErrorCode, Result};
+use crate::net::Stream;
+use std::io;
+use std::time::Instant;
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+use tungstenite::{Bytes, Message};
+
+/// How a read pass ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The socket has no more data for now.
+    Drained,
+    /// The message budget ran out; more data may be waiting.
+    Budget,
+    /// The connection ended after a close handshake (code, reason).
+    Closed(u16, String),
+}
+
+/// One received data message.
+pub enum Incoming<'a> {
+    /// Text (valid UTF-8).
+    Text(&'a str),
+    /// Binary.
+    Binary(&'a [u8]),
+}
+
+/// An open WebSocket connection.
+pub struct Link {
+    stream: Stream,
+    ctx: WebSocketContext,
+    /// Bytes handed to tungstenite since its buffer was last completely flushed.
+    unflushed: usize,
+    last_rx: Instant,
+    ping_sent: Option<Instant>,
+    peer_close: Option<(u16, String)>,
+}
+
+/// The tungstenite settings for our limits: small eager read buffer, bounded write buffer.
+pub fn codec_config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer)
+        .write_buffer_size(0)
+        // Our own accounting refuses sends first; this is a backstop above it.
+        .max_write_buffer_size(limits.max_send_buffer.saturating_mul(2).saturating_add(limits.max_message))
+        .max_message_size(Some(limits.max_message))
+        .max_frame_size(Some(limits.max_frame))
+}
+
+/// Maps a tungstenite error to ours; `None` for "would block".
+pub fn map_error(e: tungstenite::Error) -> Option<Error> {
+    use tungstenite::Error as T;
+    Some(match e {
+        T::Io(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+        T::Io(e) => Error::new(ErrorCode::Io, format!("connection lost: {e}")),
+        T::ConnectionClosed | T::AlreadyClosed => Error::new(ErrorCode::Closed, "connection closed"),
+        T::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Error::new(ErrorCode::WsAbnormalClose, "peer closed the connection without a close frame")
+        }
+        T::Protocol(p) => Error::new(ErrorCode::WsProtocol, format!("WebSocket protocol error: {p}")),
+        T::Utf8(m) => Error::new(ErrorCode::WsInvalidUtf8, format!("invalid UTF-8 in a text message: {m}")),
+        T::Capacity(c) => Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {}", capacity(&c))),
+        T::WriteBufferFull(_) => Error::new(ErrorCode::Backpressure, "write buffer full"),
+        other => Error::new(ErrorCode::WsProtocol, other.to_string()),
+    })
+}
+
+fn capacity(c: &CapacityError) -> String {
+    c.to_string()
+}
+
+/// The close code a client sends when it fails the connection for `code`.
+fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
+    match code {
+        ErrorCode::WsProtocol => Some(CloseCode::Protocol),
+        ErrorCode::WsInvalidUtf8 => Some(CloseCode::Invalid),
+        ErrorCode::WsTooLarge => Some(CloseCode::Size),
+        _ => None,
+    }
+}
+
+impl Link {
+    /// Wraps a stream whose upgrade succeeded; `leftover` are bytes read past the 101.
+    pub fn new(stream: Stream, leftover: Vec<u8>, limits: &Limits, now: Instant) -> Link {
+        let ctx = WebSocketContext::from_partially_read(leftover, Role::Client, Some(codec_config(limits)));
+        Link { stream, ctx, unflushed: 0, last_rx: now, ping_sent: None, peer_close: None }
+    }
+
+    /// The stream, for registration changes.
+    pub fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// Reads up to `budget` data messages, handing each to `on_message`.
+    pub fn read(
+        &mut self,
+        budget: usize,
+        now: Instant,
+        on_message: &mut dyn FnMut(Incoming<'_>),
+    ) -> Result<ReadOutcome> {
+        let mut delivered = 0;
+        let mut got_any = false;
+        let outcome = loop {
+            if delivered >= budget {
+                break Ok(ReadOutcome::Budget);
+            }
+            match self.ctx.read(&mut self.stream) {
+                Ok(msg) => {
+                    got_any = true;
+                    match msg {
+                        Message::Text(t) => {
+                            delivered += 1;
+                            on_message(Incoming::Text(t.as_str()));
+                        }
+                        Message::Binary(b) => {
+                            delivered += 1;
+                            on_message(Incoming::Binary(&b));
+                        }
+                        Message::Close(frame) => {
+                            self.peer_close = Some(match frame {
+                                Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
+                                None => (1005, String::new()),
+                            });
+                        }
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    }
+                }
+                Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                    let (code, reason) = self.peer_close.take().unwrap_or((1005, String::new()));
+                    break Ok(ReadOutcome::Closed(code, reason));
+                }
+                Err(e) => match map_error(e) {
+                    None => break Ok(ReadOutcome::Drained),
+                    Some(err) => break Err(err),
+                },
+            }
+        };
+        if got_any {
+            self.last_rx = now;
+            self.ping_sent = None;
+        }
+        if let Err(e) = &outcome {
+            self.fail(e.code);
+        }
+        outcome
+    }
+
+    /// Queues a data message; the caller already checked the send budget.
+    pub fn write(&mut self, msg: Message) -> Result<()> {
+        let len = match &msg {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) => b.len(),
+            _ => 0,
+        };
+        match self.ctx.write(&mut self.stream, msg) {
+            Ok(()) => {}
+            Err(e) => {
+                if let Some(err) = map_error(e) {
+                    return Err(err);
+                }
+            }
+        }
+        self.unflushed += len;
+        Ok(())
+    }
+
+    /// Writes out buffered frames. Returns the payload bytes released when the buffer emptied.
+    pub fn flush(&mut self) -> Result<Option<usize>> {
+        match self.ctx.flush(&mut self.stream) {
+            Ok(()) => Ok(Some(std::mem::take(&mut self.unflushed))),
+            Err(e) => match map_error(e) {
+                None => Ok(None),
+                Some(err) => Err(err),
+            },
+        }
+    }
+
+    /// Starts the close handshake.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+        match self.ctx.close(&mut self.stream, Some(frame)) {
+            Ok(()) => Ok(()),
+            Err(e) => match map_error(e) {
+                None => Ok(()),
+                Some(err) if err.code == ErrorCode::Closed => Ok(()),
+                Some(err) => Err(err),
+            },
+        }
+    }
+
+    /// Best effort: tell the peer why we fail the connection, then stop.
+    fn fail(&mut self, code: ErrorCode) {
+        if let Some(close) = close_code_for(code) {
+            let _ = self.ctx.close(&mut self.stream, Some(CloseFrame { code: close, reason: "".into() }));
+        }
+        self.stream.shutdown();
+    }
+
+    /// Runs the keepalive: sends a ping when idle, reports a dead peer. Returns the next deadline.
+    pub fn keepalive(&mut self, timeouts: &Timeouts, now: Instant) -> Result<Option<Instant>> {
+        if timeouts.ping_interval.is_zero() {
+            return Ok(None);
+        }
+        if let Some(sent) = self.ping_sent {
+            let dead_at = sent + timeouts.pong_timeout;
+            if now >= dead_at {
+                self.stream.shutdown();
+                return Err(Error::new(
+                    ErrorCode::PeerTimeout,
+                    format!("no answer to a ping within {:?}", timeouts.pong_timeout),
+                ));
+            }
+            return Ok(Some(dead_at));
+        }
+        let ping_at = self.last_rx + timeouts.ping_interval;
+        if now < ping_at {
+            return Ok(Some(ping_at));
+        }
+        if let Err(e) = self.ctx.write(&mut self.stream, Message::Ping(Bytes::new())) {
+            if let Some(err) = map_error(e) {
+                return Err(err);
+            }
+        }
+        self.flush()?;
+        self.ping_sent = Some(now);
+        Ok(Some(now + timeouts.pong_timeout))
+    }
+
+    /// Shuts the socket down.
+    pub fn shutdown(&mut self) {
+        self.stream.shutdown();
+    }
+}
+
+impl Link {
+    /// When [`Link::keepalive`] next has work to do.
+    pub fn keepalive_deadline(&self, timeouts: &Timeouts) -> Option<Instant> {
+        if timeouts.ping_interval.is_zero() {
+            None
+        } else if let Some(sent) = self.ping_sent {
+            Some(sent + timeouts.pong_timeout)
+        } else {
+            Some(self.last_rx + timeouts.ping_interval)
+        }
+    }
+
+    /// Whether the peer started the close handshake.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_close.is_some()
+    }
+}
