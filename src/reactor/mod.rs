@@ -212,6 +212,11 @@ impl Loop {
         }
     }
 
+    /// Whether some thread (or a handler on this thread) is driving the loop right now.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.core.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
     fn lock_core(&self) -> Result<MutexGuard<'_, Core>> {
         match self.core.try_lock() {
             Ok(core) => Ok(core),

@@ -1,0 +1,373 @@
+//! `lf_config`: a session configuration built with setters (so options never break the ABI).
+
+use super::boundary::{bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out};
+use crate::config::{Protocol, SessionConfig};
+use crate::error::{Error, ErrorCode};
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// A session configuration. Create with `lf_config_new`, set options, pass to
+/// `lf_session_new` (which copies it), free with `lf_config_free`.
+///
+/// Thread safety: setters need exclusive access; a config may be read by
+/// `lf_session_new` from several threads at once when nobody modifies it.
+pub struct lf_config {
+    pub(crate) inner: SessionConfig,
+}
+
+/// Which deadline `lf_config_set_timeout` sets.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lf_timeout {
+    /// Name resolution (default 10 s).
+    LF_TIMEOUT_DNS = 0,
+    /// TCP connect over all addresses (default 10 s).
+    LF_TIMEOUT_CONNECT = 1,
+    /// TLS handshake (default 10 s).
+    LF_TIMEOUT_TLS = 2,
+    /// HTTP exchange or WebSocket upgrade (default 10 s).
+    LF_TIMEOUT_HANDSHAKE = 3,
+    /// Close handshake (default 5 s).
+    LF_TIMEOUT_CLOSE = 4,
+    /// Idle time before a keepalive ping (default 20 s; 0 disables keepalive).
+    LF_TIMEOUT_PING_INTERVAL = 5,
+    /// Time after a ping without any data before the peer is declared dead (default 10 s).
+    LF_TIMEOUT_PONG = 6,
+}
+
+/// Which size limit `lf_config_set_limit` sets.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lf_limit {
+    /// Largest WebSocket frame accepted (default 16 MiB).
+    LF_LIMIT_MAX_FRAME = 0,
+    /// Largest reassembled message accepted (default 16 MiB).
+    LF_LIMIT_MAX_MESSAGE = 1,
+    /// Bytes waiting to be sent before sends report back-pressure (default 1 MiB).
+    LF_LIMIT_SEND_BUFFER = 2,
+    /// Largest HTTP response head (default 64 KiB).
+    LF_LIMIT_HTTP_HEAD = 3,
+    /// Largest HTTP response body (default 8 MiB).
+    LF_LIMIT_HTTP_BODY = 4,
+    /// Most redirects followed (default 5).
+    LF_LIMIT_REDIRECTS = 5,
+    /// Socket read chunk allocated per connection (default 8 KiB).
+    LF_LIMIT_READ_BUFFER = 6,
+}
+
+impl lf_timeout {
+    fn from_u32(v: u32) -> Option<lf_timeout> {
+        use lf_timeout::*;
+        [LF_TIMEOUT_DNS, LF_TIMEOUT_CONNECT, LF_TIMEOUT_TLS, LF_TIMEOUT_HANDSHAKE, LF_TIMEOUT_CLOSE,
+            LF_TIMEOUT_PING_INTERVAL, LF_TIMEOUT_PONG]
+            .into_iter()
+            .find(|t| *t as u32 == v)
+    }
+}
+
+impl lf_limit {
+    fn from_u32(v: u32) -> Option<lf_limit> {
+        use lf_limit::*;
+        [LF_LIMIT_MAX_FRAME, LF_LIMIT_MAX_MESSAGE, LF_LIMIT_SEND_BUFFER, LF_LIMIT_HTTP_HEAD,
+            LF_LIMIT_HTTP_BODY, LF_LIMIT_REDIRECTS, LF_LIMIT_READ_BUFFER]
+            .into_iter()
+            .find(|l| *l as u32 == v)
+    }
+}
+
+fn invalid(what: &str) -> Error {
+    Error::new(ErrorCode::InvalidParameter, what.to_string())
+}
+
+/// Creates a configuration with every default (protocol ws, verification on, keepalive on).
+///
+/// Parameters: `out` receives the new config on success; the caller owns it and frees it
+/// with `lf_config_free`.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_new(out: *mut *mut lf_config) -> ErrorCode {
+    result(|| {
+        if out.is_null() {
+            return Err(super::boundary::null("out"));
+        }
+        let cfg = Box::into_raw(Box::new(lf_config { inner: SessionConfig::new("") }));
+        // SAFETY: `out` was checked non-NULL; the caller provides a writable pointer.
+        unsafe { write_out(out, cfg, "out") }
+    })
+}
+
+/// Frees a configuration. NULL is a no-op. Sessions created from it are unaffected.
+///
+/// Thread safety: any thread, but not concurrently with other calls on the same config.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_free(config: *mut lf_config) {
+    guard(|| {
+        if !config.is_null() {
+            // SAFETY: created by `lf_config_new` and not freed before (caller contract).
+            drop(unsafe { Box::from_raw(config) });
+        }
+    })
+}
+
+/// Runs a setter on a config handle.
+fn set(config: *mut lf_config, f: impl FnOnce(&mut SessionConfig) -> crate::Result<()>) -> ErrorCode {
+    result(|| {
+        // SAFETY: a live config used exclusively by this call (caller contract).
+        let cfg = unsafe { handle_mut(config, "config") }?;
+        f(&mut cfg.inner)
+    })
+}
+
+/// Sets the URL (ws://, wss://; http(s):// for protocols that bootstrap over HTTP).
+/// Checked when the session is created.
+///
+/// Parameters: `url` NUL-terminated UTF-8, copied. Must not be NULL.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_url(config: *mut lf_config, url: *const c_char) -> ErrorCode {
+    // SAFETY: `url` is NULL or a NUL-terminated string (caller contract).
+    set(config, |c| unsafe { str_arg(url, "url") }.map(|u| c.url = u.to_string()))
+}
+
+/// Sets the protocol (an `lf_protocol` value; default `LF_PROTOCOL_WEB_SOCKET`).
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER` for an
+/// unknown value.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_protocol(config: *mut lf_config, protocol: u32) -> ErrorCode {
+    set(config, |c| {
+        c.protocol = Protocol::from_u32(protocol).ok_or_else(|| invalid("unknown protocol"))?;
+        Ok(())
+    })
+}
+
+/// Looks a protocol up by its lfcat name (`"ws"`, `"socketio"`, `"atmosphere"`, `"igtimi"`,
+/// `"thethings"`, `"smartserver"`, `"deconz"`, `"navixy"`).
+///
+/// Parameters: `name` NUL-terminated; `out` receives the `lf_protocol` value on success.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER` if unknown.
+/// Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_protocol_from_name(name: *const c_char, out: *mut Protocol) -> ErrorCode {
+    result(|| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let name = unsafe { str_arg(name, "name") }?;
+        let p = Protocol::from_name(name).ok_or_else(|| invalid("unknown protocol name"))?;
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_out(out, p, "out") }
+    })
+}
+
+/// Adds a header to the upgrade (and bootstrap) requests. Repeatable.
+///
+/// Parameters: `name`, `value` NUL-terminated UTF-8, copied; must not be NULL.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (not a header token, or CR/LF in the value).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_add_header(config: *mut lf_config, name: *const c_char, value: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated strings (caller contract).
+        let (n, v) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
+        c.add_header(n, v)
+    })
+}
+
+/// Offers a WebSocket subprotocol (repeatable, in preference order). The one the server
+/// picks is the payload of the `open` state event.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (empty or containing separators).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_add_subprotocol(config: *mut lf_config, subprotocol: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let p = unsafe { str_arg(subprotocol, "subprotocol") }?;
+        if p.is_empty() || p.bytes().any(|b| !b.is_ascii_graphic() || b == b',') {
+            return Err(invalid("invalid subprotocol"));
+        }
+        c.subprotocols.push(p.to_string());
+        Ok(())
+    })
+}
+
+/// Sets the `Origin` header of the upgrade request; NULL removes it.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER` (config), `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (CR/LF).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_origin(config: *mut lf_config, origin: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let o = unsafe { opt_str_arg(origin, "origin") }?;
+        if o.is_some_and(|o| o.contains(['\r', '\n'])) {
+            return Err(invalid("invalid origin"));
+        }
+        c.origin = o.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Presets a cookie sent with every request of the session (cookies the servers set
+/// are kept in the session's own jar as well).
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (`;`, `=` in the name, CR/LF).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_add_cookie(config: *mut lf_config, name: *const c_char, value: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated strings (caller contract).
+        let (n, v) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
+        if n.is_empty() || n.contains([';', '=', ' ']) || format!("{n}{v}").contains(['\r', '\n', ';']) {
+            return Err(invalid("invalid cookie"));
+        }
+        c.cookies.push((n.to_string(), v.to_string()));
+        Ok(())
+    })
+}
+
+/// Adds trusted CA certificates from a PEM file (read now). The system trust store stays
+/// trusted as well.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_TLS_CONFIG` (unreadable file or no certificate in it).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_add_ca_file(config: *mut lf_config, path: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let path = unsafe { str_arg(path, "path") }?;
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::new(ErrorCode::TlsConfig, format!("cannot read CA file {path}: {e}")))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(Error::new(ErrorCode::TlsConfig, format!("no PEM certificate in {path}")));
+        }
+        c.tls.extra_ca_pem.push(pem);
+        Ok(())
+    })
+}
+
+/// Adds trusted CA certificates from PEM data in memory (copied).
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_TLS_CONFIG` (no certificate).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_add_ca_pem(config: *mut lf_config, pem: *const u8, len: usize) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or `len` readable bytes (caller contract).
+        let pem = unsafe { bytes_arg(pem, len, "pem") }?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(Error::new(ErrorCode::TlsConfig, "no PEM certificate in the data"));
+        }
+        c.tls.extra_ca_pem.push(pem.to_vec());
+        Ok(())
+    })
+}
+
+/// Sets the client certificate chain and its PKCS#8 private key, both PEM (copied).
+/// Checked when the session is created.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_client_cert_pem(
+    config: *mut lf_config,
+    cert: *const u8,
+    cert_len: usize,
+    key: *const u8,
+    key_len: usize,
+) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or readable for the given lengths (caller contract).
+        let (cert, key) = unsafe { (bytes_arg(cert, cert_len, "cert")?, bytes_arg(key, key_len, "key")?) };
+        c.tls.client_identity = Some((cert.to_vec(), key.to_vec()));
+        Ok(())
+    })
+}
+
+/// INSECURE: skips certificate and host name verification when `insecure` is true.
+/// Every connection made this way logs a warning. For test rigs only.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_insecure(config: *mut lf_config, insecure: bool) -> ErrorCode {
+    set(config, |c| {
+        c.tls.insecure = insecure;
+        Ok(())
+    })
+}
+
+/// Sets a deadline or keepalive period in milliseconds (`which`: an `lf_timeout` value).
+/// Deadlines must be at least 1 ms; keepalive periods may be 0 (off).
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_timeout(config: *mut lf_config, which: u32, ms: u32) -> ErrorCode {
+    set(config, |c| {
+        let d = Duration::from_millis(ms.into());
+        let t = &mut c.timeouts;
+        let which = lf_timeout::from_u32(which).ok_or_else(|| invalid("unknown timeout"))?;
+        let slot = match which {
+            lf_timeout::LF_TIMEOUT_DNS => &mut t.dns,
+            lf_timeout::LF_TIMEOUT_CONNECT => &mut t.connect,
+            lf_timeout::LF_TIMEOUT_TLS => &mut t.tls,
+            lf_timeout::LF_TIMEOUT_HANDSHAKE => &mut t.handshake,
+            lf_timeout::LF_TIMEOUT_CLOSE => &mut t.close,
+            lf_timeout::LF_TIMEOUT_PING_INTERVAL => &mut t.ping_interval,
+            lf_timeout::LF_TIMEOUT_PONG => &mut t.pong_timeout,
+        };
+        if ms == 0 && which != lf_timeout::LF_TIMEOUT_PING_INTERVAL {
+            return Err(invalid("a deadline must be at least 1 ms"));
+        }
+        *slot = d;
+        Ok(())
+    })
+}
+
+/// Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0 allowed).
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_limit(config: *mut lf_config, which: u32, value: usize) -> ErrorCode {
+    set(config, |c| {
+        let l = &mut c.limits;
+        let which = lf_limit::from_u32(which).ok_or_else(|| invalid("unknown limit"))?;
+        let slot = match which {
+            lf_limit::LF_LIMIT_MAX_FRAME => &mut l.max_frame,
+            lf_limit::LF_LIMIT_MAX_MESSAGE => &mut l.max_message,
+            lf_limit::LF_LIMIT_SEND_BUFFER => &mut l.max_send_buffer,
+            lf_limit::LF_LIMIT_HTTP_HEAD => &mut l.max_http_head,
+            lf_limit::LF_LIMIT_HTTP_BODY => &mut l.max_http_body,
+            lf_limit::LF_LIMIT_REDIRECTS => &mut l.max_redirects,
+            lf_limit::LF_LIMIT_READ_BUFFER => &mut l.read_buffer,
+        };
+        if value == 0 && which != lf_limit::LF_LIMIT_REDIRECTS {
+            return Err(invalid("a size limit must be at least 1"));
+        }
+        *slot = value;
+        Ok(())
+    })
+}
+
+/// Sets a protocol option, appending to earlier values of the same key. Keys used by the
+/// protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
+/// (repeatable). Unknown keys are kept and ignored.
+///
+/// Parameters: `key`, `value` NUL-terminated UTF-8, copied. Values may be secrets: they
+/// are never logged.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_option(config: *mut lf_config, key: *const c_char, value: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated strings (caller contract).
+        let (k, v) = unsafe { (str_arg(key, "key")?, str_arg(value, "value")?) };
+        c.options.push((k.to_string(), v.to_string()));
+        Ok(())
+    })
+}
+
+/// Borrows the Rust configuration behind a handle.
+///
+/// # Safety
+/// `config` is NULL or a live config handle.
+pub(crate) unsafe fn config_ref<'a>(config: *const lf_config) -> crate::Result<&'a SessionConfig> {
+    // SAFETY: forwarded contract.
+    unsafe { handle(config, "config") }.map(|c| &c.inner)
+}

@@ -1,0 +1,214 @@
+//! `lf_event`: accessors for the event passed to a callback, including JSON lookups.
+
+use super::boundary::{guard, result, str_arg, write_out};
+use super::types::{lf_bytes, lf_str};
+use crate::error::{Error, ErrorCode};
+use crate::event::{Event, EventKind, SessionState};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+use std::sync::OnceLock;
+
+/// An event passed to an `lf_event_callback`. Borrowed: valid only during the callback,
+/// and so is every view read from it.
+pub struct lf_event {
+    /// Points to an `Event` that outlives this view (it lives on the dispatcher's stack).
+    ev: *const Event<'static>,
+    /// Compact JSON texts produced by `lf_event_json_raw`, kept until the callback returns.
+    arena: RefCell<Vec<Box<str>>>,
+}
+
+impl lf_event {
+    pub(crate) fn new(ev: &Event<'_>) -> lf_event {
+        lf_event { ev: (ev as *const Event<'_>).cast(), arena: RefCell::new(Vec::new()) }
+    }
+}
+
+/// Borrows the event behind a view, for the duration of an accessor call.
+fn with_event<R: super::boundary::OnPanic>(
+    event: *const lf_event,
+    default: R,
+    f: impl FnOnce(&lf_event, &Event<'_>) -> R,
+) -> R {
+    guard(|| {
+        // SAFETY: the host passes the pointer it received in the callback, during the
+        // callback (header contract); the view and its event are alive until it returns.
+        match unsafe { event.as_ref() } {
+            None => default,
+            // SAFETY: `ev` was set from a live `&Event` that outlives the view.
+            Some(view) => f(view, unsafe { &*view.ev }),
+        }
+    })
+}
+
+impl super::boundary::OnPanic for EventKind {
+    fn on_panic() -> Self {
+        EventKind::Error
+    }
+}
+impl super::boundary::OnPanic for lf_str {
+    fn on_panic() -> Self {
+        lf_str::empty()
+    }
+}
+impl super::boundary::OnPanic for lf_bytes {
+    fn on_panic() -> Self {
+        lf_bytes::from(&[])
+    }
+}
+
+/// The kind of event (an `lf_kind` value). New kinds may be added: ignore unknown ones.
+/// Returns `LF_KIND_ERROR` for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_kind(event: *const lf_event) -> EventKind {
+    with_event(event, EventKind::Error, |_, e| e.kind())
+}
+
+/// The session's state when the event was raised (for `LF_KIND_STATE`: the new state).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_state(event: *const lf_event) -> SessionState {
+    with_event(event, SessionState::Closed, |_, e| e.state())
+}
+
+/// The topic: event name, resource or channel where the protocol has one; empty otherwise.
+/// Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_topic(event: *const lf_event) -> lf_str {
+    with_event(event, lf_str::empty(), |_, e| lf_str::from(e.topic()))
+}
+
+/// The payload as text: the message for `MESSAGE`, the error message for `ERROR`, the
+/// close reason for `CLOSE`, the state name (or the chosen subprotocol on open) for
+/// `STATE`. Empty for binary payloads that are not UTF-8. Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_text(event: *const lf_event) -> lf_str {
+    with_event(event, lf_str::empty(), |_, e| e.text().map_or_else(lf_str::empty, lf_str::from))
+}
+
+/// The payload bytes (any kind). Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_data(event: *const lf_event) -> lf_bytes {
+    with_event(event, lf_bytes::from(&[]), |_, e| lf_bytes::from(e.payload()))
+}
+
+/// For `LF_KIND_ERROR`: why (an `lf_result` value). `LF_RESULT_OK` for other kinds.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_result(event: *const lf_event) -> ErrorCode {
+    with_event(event, ErrorCode::NullParameter, |_, e| e.error().map_or(ErrorCode::Ok, |e| e.code))
+}
+
+/// For `LF_KIND_CLOSE`: the close code (1005 when the peer sent none, 1006 when the
+/// connection ended without a close handshake). 0 for other kinds.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_close_code(event: *const lf_event) -> u16 {
+    with_event(event, 0, |_, e| e.close_code())
+}
+
+fn lookup<'e>(e: &'e Event<'_>, pointer: *const c_char) -> crate::Result<&'e Value> {
+    // SAFETY: NULL or NUL-terminated (caller contract).
+    let pointer = unsafe { str_arg(pointer, "pointer") }?;
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return Err(Error::new(ErrorCode::InvalidParameter, "a JSON pointer is empty or starts with '/'"));
+    }
+    e.json_at(pointer).ok_or_else(|| Error::new(ErrorCode::NotFound, "no value at that JSON pointer"))
+}
+
+fn mismatch(want: &str) -> Error {
+    Error::new(ErrorCode::TypeMismatch, format!("the value is not a {want}"))
+}
+
+fn json_call(event: *const lf_event, f: impl FnOnce(&lf_event, &Event<'_>) -> crate::Result<()>) -> ErrorCode {
+    with_event(event, ErrorCode::NullParameter, |view, e| result(|| f(view, e)))
+}
+
+/// Looks up a string in the JSON payload by JSON pointer (RFC 6901, e.g. `"/state/on"`;
+/// `""` is the whole payload). The payload is parsed once, on the first lookup.
+///
+/// Parameters: `pointer` NUL-terminated; `out` receives a view valid until the callback
+/// returns (written only on success).
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER` (bad
+/// pointer syntax), `LF_RESULT_NOT_FOUND` (no such value, or the payload is not JSON),
+/// `LF_RESULT_TYPE_MISMATCH`.
+/// Thread safety: the callback's thread, during the callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_json_string(event: *const lf_event, pointer: *const c_char, out: *mut lf_str) -> ErrorCode {
+    json_call(event, |_, e| {
+        let s = lookup(e, pointer)?.as_str().ok_or_else(|| mismatch("string"))?;
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_out(out, lf_str::from(s), "out") }
+    })
+}
+
+/// Looks up a number by JSON pointer (see `lf_event_json_string`). Integers beyond 2^53
+/// lose precision.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_json_number(event: *const lf_event, pointer: *const c_char, out: *mut f64) -> ErrorCode {
+    json_call(event, |_, e| {
+        let n = lookup(e, pointer)?.as_f64().ok_or_else(|| mismatch("number"))?;
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_out(out, n, "out") }
+    })
+}
+
+/// Looks up a boolean by JSON pointer (see `lf_event_json_string`).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_json_bool(event: *const lf_event, pointer: *const c_char, out: *mut bool) -> ErrorCode {
+    json_call(event, |_, e| {
+        let b = lookup(e, pointer)?.as_bool().ok_or_else(|| mismatch("boolean"))?;
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_out(out, b, "out") }
+    })
+}
+
+/// Whether the JSON payload has a value (of any type, null included) at `pointer`.
+/// `lf_event_json_has(ev, "")` tells whether the payload is JSON at all.
+/// Returns false for NULL arguments or a payload that is not JSON.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_json_has(event: *const lf_event, pointer: *const c_char) -> bool {
+    with_event(event, false, |_, e| lookup(e, pointer).is_ok())
+}
+
+/// The value at `pointer` as compact JSON text (one line, no insignificant whitespace):
+/// a sub-object to hand on, or with `""` the whole payload normalized.
+///
+/// Parameters: `out` receives a view valid until the callback returns.
+/// Returns: as `lf_event_json_string`, without `LF_RESULT_TYPE_MISMATCH`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_json_raw(event: *const lf_event, pointer: *const c_char, out: *mut lf_str) -> ErrorCode {
+    json_call(event, |view, e| {
+        let text = serde_json::to_string(lookup(e, pointer)?)
+            .map_err(|e| Error::new(ErrorCode::Protocol, e.to_string()))?
+            .into_boxed_str();
+        let s = lf_str::from(&text);
+        // The box's heap buffer does not move when the arena grows: `s` stays valid.
+        view.arena.borrow_mut().push(text);
+        // SAFETY: NULL or writable (caller contract).
+        unsafe { write_out(out, s, "out") }
+    })
+}
+
+fn static_names<const N: usize>(cell: &'static OnceLock<[CString; N]>, names: [&str; N]) -> &'static [CString; N] {
+    cell.get_or_init(|| names.map(|n| CString::new(n).unwrap_or_default()))
+}
+
+/// The name of an event kind (`"state"`, `"message"`, `"binary"`, `"error"`, `"close"`,
+/// `"writable"`), or `"unknown"`. Static; never NULL. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
+    static NAMES: OnceLock<[CString; 6]> = OnceLock::new();
+    guard(|| {
+        let names = static_names(&NAMES, ["state", "message", "binary", "error", "close", "writable"]);
+        EventKind::from_u32(kind).map_or(c"unknown".as_ptr(), |k| names[k as usize].as_ptr())
+    })
+}
+
+/// The name of a state (`"connecting"`, `"open"`, `"closing"`, `"closed"`), or `"unknown"`.
+/// Static; never NULL. Any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_state_name(state: u32) -> *const c_char {
+    static NAMES: OnceLock<[CString; 4]> = OnceLock::new();
+    guard(|| {
+        let names = static_names(&NAMES, ["connecting", "open", "closing", "closed"]);
+        SessionState::from_u32(state).map_or(c"unknown".as_ptr(), |s| names[s as usize].as_ptr())
+    })
+}
