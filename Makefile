@@ -14,9 +14,11 @@ WARN    := -std=c11 -Wall -Wextra -Werror -pedantic
 # What the static library needs from the system (see README "Linking"; checked by make test).
 NATIVE_STATIC_LIBS := -lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 C_PROGRAMS := $(patsubst examples-c/%.c,$(BUILD)/%,$(wildcard examples-c/*.c))
+ASAN_PROGRAMS := $(patsubst examples-c/%.c,$(BUILD)/asan/%,$(wildcard examples-c/*.c))
+ASAN    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs
 
-.PHONY: all lib header header-check demo test bench clean install
+.PHONY: all asan lib header header-check demo test bench clean
 
 all: lib $(C_PROGRAMS)
 
@@ -26,12 +28,18 @@ $(LIBDIR)/liblivefeed.a $(LIBDIR)/liblivefeed.so: $(RUST_SOURCES)
 	$(CARGO) build --release --locked
 	@touch $(LIBDIR)/liblivefeed.a
 
-$(BUILD):
-	mkdir -p $(BUILD)
+$(BUILD) $(BUILD)/asan:
+	mkdir -p $@
+
+# The same programs instrumented with AddressSanitizer and UBSan (run by make test).
+asan: lib $(ASAN_PROGRAMS)
+
+$(BUILD)/asan/%: examples-c/%.c include/livefeed.h $(LIBDIR)/liblivefeed.a | $(BUILD)/asan
+	$(CC) $(WARN) $(ASAN) -pthread -Iinclude $< -o $@ $(LIBDIR)/liblivefeed.a $(NATIVE_STATIC_LIBS)
 
 # C programs link the static library: one self-contained binary each.
 $(BUILD)/%: examples-c/%.c include/livefeed.h $(LIBDIR)/liblivefeed.a | $(BUILD)
-	$(CC) $(WARN) $(CFLAGS) -Iinclude $< -o $@ $(LIBDIR)/liblivefeed.a $(NATIVE_STATIC_LIBS)
+	$(CC) $(WARN) $(CFLAGS) -pthread -Iinclude $< -o $@ $(LIBDIR)/liblivefeed.a $(NATIVE_STATIC_LIBS)
 
 header:
 	scripts/gen-header.sh

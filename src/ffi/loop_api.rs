@@ -57,7 +57,7 @@ pub extern "C" fn lf_loop_free(lp: *mut lf_loop) {
         // driven by a host thread (or freed from its own callback) must not be dropped now.
         if Arc::strong_count(&boxed.inner) == 1 && boxed.inner.is_busy() {
             log::error!("lf_loop_free called while the loop is running; the loop is leaked");
-            std::mem::forget(boxed);
+            let _leaked = Box::leak(boxed);
             return;
         }
         drop(boxed);

@@ -41,7 +41,7 @@ fn pem_blocks(pem: &[u8], label: &str) -> Vec<Vec<u8>> {
     while let Some(start) = rest.find(&begin) {
         let Some(stop) = rest[start..].find(&end) else { break };
         let stop = start + stop + end.len();
-        out.push(rest[start..stop].as_bytes().to_vec());
+        out.push(rest.as_bytes()[start..stop].to_vec());
         rest = &rest[stop..];
     }
     out

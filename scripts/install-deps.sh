@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need; does nothing that is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v cc >/dev/null || missing+=(gcc)
+command -v c++ >/dev/null || missing+=(g++)
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v nm >/dev/null || missing+=(binutils)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+if [ -f tests/peers/requirements.txt ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/peers/requirements.txt
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
