@@ -194,7 +194,10 @@ impl SessionConfig {
     }
 
     /// The values of a protocol option, in the order they were set.
-    pub fn option_values<'a, 'k>(&'a self, key: &'k str) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
+    pub fn option_values<'a, 'k>(
+        &'a self,
+        key: &'k str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
         self.options.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 

@@ -70,7 +70,9 @@ impl SessionState {
 
     /// Looks a state up by value.
     pub fn from_u32(v: u32) -> Option<SessionState> {
-        [Self::Connecting, Self::Open, Self::Closing, Self::Closed].into_iter().find(|s| *s as u32 == v)
+        [Self::Connecting, Self::Open, Self::Closing, Self::Closed]
+            .into_iter()
+            .find(|s| *s as u32 == v)
     }
 }
 

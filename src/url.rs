@@ -52,7 +52,8 @@ pub struct Url {
 impl Url {
     /// Parses an absolute `ws`, `wss`, `http` or `https` URL.
     pub fn parse(input: &str) -> Result<Url> {
-        let bad = |why: &str| Error::new(ErrorCode::InvalidParameter, format!("invalid URL: {why}"));
+        let bad =
+            |why: &str| Error::new(ErrorCode::InvalidParameter, format!("invalid URL: {why}"));
         let input = input.trim();
         let (scheme, rest) = input.split_once("://").ok_or_else(|| bad("missing scheme"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
@@ -147,8 +148,10 @@ mod tests {
     #[test]
     fn parses_common_shapes() {
         let u = Url::parse("wss://Example.com/live?x=1#frag").unwrap();
-        assert_eq!((u.scheme, u.host.as_str(), u.port, u.target.as_str()),
-            (Scheme::Wss, "example.com", 443, "/live?x=1"));
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port, u.target.as_str()),
+            (Scheme::Wss, "example.com", 443, "/live?x=1")
+        );
         let u = Url::parse("ws://[::1]:9001").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.target.as_str()), ("::1", 9001, "/"));
         assert_eq!(u.host_header(), "[::1]:9001");
@@ -158,7 +161,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "ftp://x", "ws://", "ws://h:0", "ws://h:99999", "ws://u:p@h/", "ws://[::1", "ws://a b/"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "ws://",
+            "ws://h:0",
+            "ws://h:99999",
+            "ws://u:p@h/",
+            "ws://[::1",
+            "ws://a b/",
+        ] {
             assert_eq!(Url::parse(bad).unwrap_err().code, ErrorCode::InvalidParameter, "{bad}");
         }
     }

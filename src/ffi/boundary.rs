@@ -110,7 +110,8 @@ pub unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
     }
     // SAFETY: non-NULL and NUL-terminated per this function's contract.
     let c = unsafe { CStr::from_ptr(p) };
-    c.to_str().map_err(|_| Error::new(ErrorCode::InvalidUtf8, format!("`{what}` is not valid UTF-8")))
+    c.to_str()
+        .map_err(|_| Error::new(ErrorCode::InvalidUtf8, format!("`{what}` is not valid UTF-8")))
 }
 
 /// Borrows an optional string argument (NULL → `None`).

@@ -1,6 +1,8 @@
 //! `lf_config`: a session configuration built with setters (so options never break the ABI).
 
-use super::boundary::{bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out};
+use super::boundary::{
+    bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out,
+};
 use crate::config::{Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode};
 use std::ffi::c_char;
@@ -58,20 +60,34 @@ pub enum lf_limit {
 impl lf_timeout {
     fn from_u32(v: u32) -> Option<lf_timeout> {
         use lf_timeout::*;
-        [LF_TIMEOUT_DNS, LF_TIMEOUT_CONNECT, LF_TIMEOUT_TLS, LF_TIMEOUT_HANDSHAKE, LF_TIMEOUT_CLOSE,
-            LF_TIMEOUT_PING_INTERVAL, LF_TIMEOUT_PONG]
-            .into_iter()
-            .find(|t| *t as u32 == v)
+        [
+            LF_TIMEOUT_DNS,
+            LF_TIMEOUT_CONNECT,
+            LF_TIMEOUT_TLS,
+            LF_TIMEOUT_HANDSHAKE,
+            LF_TIMEOUT_CLOSE,
+            LF_TIMEOUT_PING_INTERVAL,
+            LF_TIMEOUT_PONG,
+        ]
+        .into_iter()
+        .find(|t| *t as u32 == v)
     }
 }
 
 impl lf_limit {
     fn from_u32(v: u32) -> Option<lf_limit> {
         use lf_limit::*;
-        [LF_LIMIT_MAX_FRAME, LF_LIMIT_MAX_MESSAGE, LF_LIMIT_SEND_BUFFER, LF_LIMIT_HTTP_HEAD,
-            LF_LIMIT_HTTP_BODY, LF_LIMIT_REDIRECTS, LF_LIMIT_READ_BUFFER]
-            .into_iter()
-            .find(|l| *l as u32 == v)
+        [
+            LF_LIMIT_MAX_FRAME,
+            LF_LIMIT_MAX_MESSAGE,
+            LF_LIMIT_SEND_BUFFER,
+            LF_LIMIT_HTTP_HEAD,
+            LF_LIMIT_HTTP_BODY,
+            LF_LIMIT_REDIRECTS,
+            LF_LIMIT_READ_BUFFER,
+        ]
+        .into_iter()
+        .find(|l| *l as u32 == v)
     }
 }
 
@@ -111,7 +127,10 @@ pub extern "C" fn lf_config_free(config: *mut lf_config) {
 }
 
 /// Runs a setter on a config handle.
-fn set(config: *mut lf_config, f: impl FnOnce(&mut SessionConfig) -> crate::Result<()>) -> ErrorCode {
+fn set(
+    config: *mut lf_config,
+    f: impl FnOnce(&mut SessionConfig) -> crate::Result<()>,
+) -> ErrorCode {
     result(|| {
         // SAFETY: a live config used exclusively by this call (caller contract).
         let cfg = unsafe { handle_mut(config, "config") }?;
@@ -165,7 +184,11 @@ pub extern "C" fn lf_protocol_from_name(name: *const c_char, out: *mut Protocol)
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
 /// `LF_RESULT_INVALID_PARAMETER` (not a header token, or CR/LF in the value).
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_add_header(config: *mut lf_config, name: *const c_char, value: *const c_char) -> ErrorCode {
+pub extern "C" fn lf_config_add_header(
+    config: *mut lf_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or NUL-terminated strings (caller contract).
         let (n, v) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
@@ -179,7 +202,10 @@ pub extern "C" fn lf_config_add_header(config: *mut lf_config, name: *const c_ch
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
 /// `LF_RESULT_INVALID_PARAMETER` (empty or containing separators).
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_add_subprotocol(config: *mut lf_config, subprotocol: *const c_char) -> ErrorCode {
+pub extern "C" fn lf_config_add_subprotocol(
+    config: *mut lf_config,
+    subprotocol: *const c_char,
+) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or NUL-terminated (caller contract).
         let p = unsafe { str_arg(subprotocol, "subprotocol") }?;
@@ -214,11 +240,18 @@ pub extern "C" fn lf_config_set_origin(config: *mut lf_config, origin: *const c_
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
 /// `LF_RESULT_INVALID_PARAMETER` (`;`, `=` in the name, CR/LF).
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_add_cookie(config: *mut lf_config, name: *const c_char, value: *const c_char) -> ErrorCode {
+pub extern "C" fn lf_config_add_cookie(
+    config: *mut lf_config,
+    name: *const c_char,
+    value: *const c_char,
+) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or NUL-terminated strings (caller contract).
         let (n, v) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
-        if n.is_empty() || n.contains([';', '=', ' ']) || format!("{n}{v}").contains(['\r', '\n', ';']) {
+        if n.is_empty()
+            || n.contains([';', '=', ' '])
+            || format!("{n}{v}").contains(['\r', '\n', ';'])
+        {
             return Err(invalid("invalid cookie"));
         }
         c.cookies.push((n.to_string(), v.to_string()));
@@ -236,8 +269,9 @@ pub extern "C" fn lf_config_add_ca_file(config: *mut lf_config, path: *const c_c
     set(config, |c| {
         // SAFETY: NULL or NUL-terminated (caller contract).
         let path = unsafe { str_arg(path, "path") }?;
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorCode::TlsConfig, format!("cannot read CA file {path}: {e}")))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(ErrorCode::TlsConfig, format!("cannot read CA file {path}: {e}"))
+        })?;
         if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
             return Err(Error::new(ErrorCode::TlsConfig, format!("no PEM certificate in {path}")));
         }
@@ -250,7 +284,11 @@ pub extern "C" fn lf_config_add_ca_file(config: *mut lf_config, path: *const c_c
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_TLS_CONFIG` (no certificate).
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_add_ca_pem(config: *mut lf_config, pem: *const u8, len: usize) -> ErrorCode {
+pub extern "C" fn lf_config_add_ca_pem(
+    config: *mut lf_config,
+    pem: *const u8,
+    len: usize,
+) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or `len` readable bytes (caller contract).
         let pem = unsafe { bytes_arg(pem, len, "pem") }?;
@@ -276,7 +314,8 @@ pub extern "C" fn lf_config_set_client_cert_pem(
 ) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or readable for the given lengths (caller contract).
-        let (cert, key) = unsafe { (bytes_arg(cert, cert_len, "cert")?, bytes_arg(key, key_len, "key")?) };
+        let (cert, key) =
+            unsafe { (bytes_arg(cert, cert_len, "cert")?, bytes_arg(key, key_len, "key")?) };
         c.tls.client_identity = Some((cert.to_vec(), key.to_vec()));
         Ok(())
     })
@@ -325,7 +364,11 @@ pub extern "C" fn lf_config_set_timeout(config: *mut lf_config, which: u32, ms: 
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_set_limit(config: *mut lf_config, which: u32, value: usize) -> ErrorCode {
+pub extern "C" fn lf_config_set_limit(
+    config: *mut lf_config,
+    which: u32,
+    value: usize,
+) -> ErrorCode {
     set(config, |c| {
         let l = &mut c.limits;
         let which = lf_limit::from_u32(which).ok_or_else(|| invalid("unknown limit"))?;
@@ -354,7 +397,11 @@ pub extern "C" fn lf_config_set_limit(config: *mut lf_config, which: u32, value:
 /// are never logged.
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_config_set_option(config: *mut lf_config, key: *const c_char, value: *const c_char) -> ErrorCode {
+pub extern "C" fn lf_config_set_option(
+    config: *mut lf_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> ErrorCode {
     set(config, |c| {
         // SAFETY: NULL or NUL-terminated strings (caller contract).
         let (k, v) = unsafe { (str_arg(key, "key")?, str_arg(value, "value")?) };

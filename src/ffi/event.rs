@@ -108,16 +108,23 @@ fn lookup<'e>(e: &'e Event<'_>, pointer: *const c_char) -> crate::Result<&'e Val
     // SAFETY: NULL or NUL-terminated (caller contract).
     let pointer = unsafe { str_arg(pointer, "pointer") }?;
     if !pointer.is_empty() && !pointer.starts_with('/') {
-        return Err(Error::new(ErrorCode::InvalidParameter, "a JSON pointer is empty or starts with '/'"));
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            "a JSON pointer is empty or starts with '/'",
+        ));
     }
-    e.json_at(pointer).ok_or_else(|| Error::new(ErrorCode::NotFound, "no value at that JSON pointer"))
+    e.json_at(pointer)
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "no value at that JSON pointer"))
 }
 
 fn mismatch(want: &str) -> Error {
     Error::new(ErrorCode::TypeMismatch, format!("the value is not a {want}"))
 }
 
-fn json_call(event: *const lf_event, f: impl FnOnce(&lf_event, &Event<'_>) -> crate::Result<()>) -> ErrorCode {
+fn json_call(
+    event: *const lf_event,
+    f: impl FnOnce(&lf_event, &Event<'_>) -> crate::Result<()>,
+) -> ErrorCode {
     with_event(event, ErrorCode::NullParameter, |view, e| result(|| f(view, e)))
 }
 
@@ -131,7 +138,11 @@ fn json_call(event: *const lf_event, f: impl FnOnce(&lf_event, &Event<'_>) -> cr
 /// `LF_RESULT_TYPE_MISMATCH`.
 /// Thread safety: the callback's thread, during the callback.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_event_json_string(event: *const lf_event, pointer: *const c_char, out: *mut lf_str) -> ErrorCode {
+pub extern "C" fn lf_event_json_string(
+    event: *const lf_event,
+    pointer: *const c_char,
+    out: *mut lf_str,
+) -> ErrorCode {
     json_call(event, |_, e| {
         let s = lookup(e, pointer)?.as_str().ok_or_else(|| mismatch("string"))?;
         // SAFETY: NULL or writable (caller contract).
@@ -142,7 +153,11 @@ pub extern "C" fn lf_event_json_string(event: *const lf_event, pointer: *const c
 /// Looks up a number by JSON pointer (see `lf_event_json_string`). Integers beyond 2^53
 /// lose precision.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_event_json_number(event: *const lf_event, pointer: *const c_char, out: *mut f64) -> ErrorCode {
+pub extern "C" fn lf_event_json_number(
+    event: *const lf_event,
+    pointer: *const c_char,
+    out: *mut f64,
+) -> ErrorCode {
     json_call(event, |_, e| {
         let n = lookup(e, pointer)?.as_f64().ok_or_else(|| mismatch("number"))?;
         // SAFETY: NULL or writable (caller contract).
@@ -152,7 +167,11 @@ pub extern "C" fn lf_event_json_number(event: *const lf_event, pointer: *const c
 
 /// Looks up a boolean by JSON pointer (see `lf_event_json_string`).
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_event_json_bool(event: *const lf_event, pointer: *const c_char, out: *mut bool) -> ErrorCode {
+pub extern "C" fn lf_event_json_bool(
+    event: *const lf_event,
+    pointer: *const c_char,
+    out: *mut bool,
+) -> ErrorCode {
     json_call(event, |_, e| {
         let b = lookup(e, pointer)?.as_bool().ok_or_else(|| mismatch("boolean"))?;
         // SAFETY: NULL or writable (caller contract).
@@ -174,7 +193,11 @@ pub extern "C" fn lf_event_json_has(event: *const lf_event, pointer: *const c_ch
 /// Parameters: `out` receives a view valid until the callback returns.
 /// Returns: as `lf_event_json_string`, without `LF_RESULT_TYPE_MISMATCH`.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_event_json_raw(event: *const lf_event, pointer: *const c_char, out: *mut lf_str) -> ErrorCode {
+pub extern "C" fn lf_event_json_raw(
+    event: *const lf_event,
+    pointer: *const c_char,
+    out: *mut lf_str,
+) -> ErrorCode {
     json_call(event, |view, e| {
         let text = serde_json::to_string(lookup(e, pointer)?)
             .map_err(|e| Error::new(ErrorCode::Protocol, e.to_string()))?
@@ -187,7 +210,10 @@ pub extern "C" fn lf_event_json_raw(event: *const lf_event, pointer: *const c_ch
     })
 }
 
-fn static_names<const N: usize>(cell: &'static OnceLock<[CString; N]>, names: [&str; N]) -> &'static [CString; N] {
+fn static_names<const N: usize>(
+    cell: &'static OnceLock<[CString; N]>,
+    names: [&str; N],
+) -> &'static [CString; N] {
     cell.get_or_init(|| names.map(|n| CString::new(n).unwrap_or_default()))
 }
 
@@ -197,7 +223,8 @@ fn static_names<const N: usize>(cell: &'static OnceLock<[CString; N]>, names: [&
 pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
     static NAMES: OnceLock<[CString; 6]> = OnceLock::new();
     guard(|| {
-        let names = static_names(&NAMES, ["state", "message", "binary", "error", "close", "writable"]);
+        let names =
+            static_names(&NAMES, ["state", "message", "binary", "error", "close", "writable"]);
         EventKind::from_u32(kind).map_or(c"unknown".as_ptr(), |k| names[k as usize].as_ptr())
     })
 }

@@ -29,8 +29,9 @@ pub enum lf_log_level {
 /// Receives one log record: `message` is NUL-terminated UTF-8, valid until the callback
 /// returns. May be called from any thread (loop threads, resolver threads), concurrently:
 /// it must be thread-safe.
-pub type lf_log_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, level: lf_log_level, message: *const c_char)>;
+pub type lf_log_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, level: lf_log_level, message: *const c_char),
+>;
 
 struct Sink {
     callback: unsafe extern "C" fn(*mut c_void, lf_log_level, *const c_char),
@@ -68,7 +69,13 @@ impl log::Log for CLogger {
             if let Ok(c) = CString::new(text) {
                 // SAFETY: the host registered this callback for this userdata; the string
                 // outlives the call.
-                unsafe { (sink.callback)(sink.userdata as *mut c_void, level_of(record.level()), c.as_ptr()) };
+                unsafe {
+                    (sink.callback)(
+                        sink.userdata as *mut c_void,
+                        level_of(record.level()),
+                        c.as_ptr(),
+                    )
+                };
             }
         }
     }
@@ -88,13 +95,18 @@ static LOGGER: CLogger = CLogger;
 /// `LF_RESULT_WRONG_STATE` if the process already has another Rust logger.
 /// Thread safety: any thread. After it returns, the previous callback is not called again.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_set_log_callback(max_level: u32, callback: lf_log_callback, userdata: *mut c_void) -> ErrorCode {
+pub extern "C" fn lf_set_log_callback(
+    max_level: u32,
+    callback: lf_log_callback,
+    userdata: *mut c_void,
+) -> ErrorCode {
     result(|| {
         use lf_log_level::*;
-        let level = [LF_LOG_OFF, LF_LOG_ERROR, LF_LOG_WARN, LF_LOG_INFO, LF_LOG_DEBUG, LF_LOG_TRACE]
-            .into_iter()
-            .find(|l| *l as u32 == max_level)
-            .ok_or_else(|| Error::new(ErrorCode::InvalidParameter, "unknown log level"))?;
+        let level =
+            [LF_LOG_OFF, LF_LOG_ERROR, LF_LOG_WARN, LF_LOG_INFO, LF_LOG_DEBUG, LF_LOG_TRACE]
+                .into_iter()
+                .find(|l| *l as u32 == max_level)
+                .ok_or_else(|| Error::new(ErrorCode::InvalidParameter, "unknown log level"))?;
         let filter = match level {
             LF_LOG_OFF => log::LevelFilter::Off,
             LF_LOG_ERROR => log::LevelFilter::Error,
@@ -104,7 +116,10 @@ pub extern "C" fn lf_set_log_callback(max_level: u32, callback: lf_log_callback,
             LF_LOG_TRACE => log::LevelFilter::Trace,
         };
         if !*OURS.get_or_init(|| log::set_logger(&LOGGER).is_ok()) {
-            return Err(Error::new(ErrorCode::WrongState, "another logger is installed in this process"));
+            return Err(Error::new(
+                ErrorCode::WrongState,
+                "another logger is installed in this process",
+            ));
         }
         let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
         *sink = callback.map(|callback| Sink { callback, userdata: userdata as usize });

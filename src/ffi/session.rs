@@ -30,7 +30,8 @@ pub struct lf_session {
 /// one), `lf_loop_stop`, `lf_session_new`. Not allowed: `lf_loop_run`/`lf_loop_run_once`
 /// (they return `LF_RESULT_WRONG_STATE`) and `lf_loop_free` (refused). Must not unwind
 /// (C++ exceptions) or longjmp out of the callback.
-pub type lf_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const lf_event)>;
+pub type lf_event_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const lf_event)>;
 
 /// Creates a session on `lp` from `config` (copied; the config may be freed right after).
 /// The configuration is checked now; connecting starts on the loop thread, which then
@@ -93,7 +94,11 @@ fn with_session(s: *const lf_session, f: impl FnOnce(&Session) -> crate::Result<
 /// session is closing or closed. Messages queued before the session opens are sent on open.
 /// Thread safety: any thread, including callbacks.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_session_send_text(session: *const lf_session, data: *const c_char, len: usize) -> ErrorCode {
+pub extern "C" fn lf_session_send_text(
+    session: *const lf_session,
+    data: *const c_char,
+    len: usize,
+) -> ErrorCode {
     with_session(session, |s| {
         // SAFETY: NULL or `len` readable bytes (caller contract).
         let bytes = unsafe { bytes_arg(data.cast(), len, "data") }?;
@@ -107,7 +112,11 @@ pub extern "C" fn lf_session_send_text(session: *const lf_session, data: *const 
 /// (without `LF_RESULT_INVALID_UTF8`).
 /// Thread safety: any thread, including callbacks.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_session_send_binary(session: *const lf_session, data: *const u8, len: usize) -> ErrorCode {
+pub extern "C" fn lf_session_send_binary(
+    session: *const lf_session,
+    data: *const u8,
+    len: usize,
+) -> ErrorCode {
     with_session(session, |s| {
         // SAFETY: NULL or `len` readable bytes (caller contract).
         let bytes = unsafe { bytes_arg(data, len, "data") }?;
@@ -124,7 +133,11 @@ pub extern "C" fn lf_session_send_binary(session: *const lf_session, data: *cons
 /// `LF_RESULT_INVALID_PARAMETER`, `LF_RESULT_CLOSED`.
 /// Thread safety: any thread, including callbacks.
 #[unsafe(no_mangle)]
-pub extern "C" fn lf_session_close(session: *const lf_session, code: u16, reason: *const c_char) -> ErrorCode {
+pub extern "C" fn lf_session_close(
+    session: *const lf_session,
+    code: u16,
+    reason: *const c_char,
+) -> ErrorCode {
     with_session(session, |s| {
         // SAFETY: NULL or NUL-terminated (caller contract).
         let reason = unsafe { opt_str_arg(reason, "reason") }?.unwrap_or("");

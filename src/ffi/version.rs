@@ -13,7 +13,8 @@ pub const LF_VERSION_MINOR: u32 = 1;
 /// Patch version of the header.
 pub const LF_VERSION_PATCH: u32 = 0;
 /// The header's version packed as 0x00MMmmpp, one byte per component.
-pub const LF_VERSION_NUMBER: u32 = (LF_VERSION_MAJOR << 16) | (LF_VERSION_MINOR << 8) | LF_VERSION_PATCH;
+pub const LF_VERSION_NUMBER: u32 =
+    (LF_VERSION_MAJOR << 16) | (LF_VERSION_MINOR << 8) | LF_VERSION_PATCH;
 
 const VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/version.txt"));
 

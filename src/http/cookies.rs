@@ -75,7 +75,9 @@ impl CookieJar {
                 _ => {}
             }
         }
-        self.cookies.retain(|c| !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path));
+        self.cookies.retain(|c| {
+            !(c.name == cookie.name && c.domain == cookie.domain && c.path == cookie.path)
+        });
         if delete {
             return;
         }
@@ -91,9 +93,14 @@ impl CookieJar {
         let mut out = String::new();
         for c in &self.cookies {
             let host_ok = c.domain.is_empty()
-                || if c.host_only { c.domain == url.host } else { domain_matches(&url.host, &c.domain) };
+                || if c.host_only {
+                    c.domain == url.host
+                } else {
+                    domain_matches(&url.host, &c.domain)
+                };
             let path_ok = path == c.path
-                || (path.starts_with(&c.path) && (c.path.ends_with('/') || path[c.path.len()..].starts_with('/')));
+                || (path.starts_with(&c.path)
+                    && (c.path.ends_with('/') || path[c.path.len()..].starts_with('/')));
             if host_ok && path_ok && (!c.secure || url.scheme.is_tls()) {
                 if !out.is_empty() {
                     out.push_str("; ");
@@ -131,7 +138,7 @@ mod tests {
         let mut jar = CookieJar::default();
         let origin = url("https://api.example.com/v2/login");
         jar.store(&origin, "sid=abc; Path=/; Secure; HttpOnly");
-        jar.store(&origin, "lb=1; Domain=example.com");
+        jar.store(&origin, "lb=1; Domain=example.com; Path=/");
         jar.store(&origin, "evil=1; Domain=other.com");
         jar.store(&origin, "scoped=1");
         assert_eq!(jar.header_for(&url("https://api.example.com/x")), "sid=abc; lb=1");

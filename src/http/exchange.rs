@@ -23,10 +23,19 @@ impl Exchange {
     }
 
     /// Writes and reads as far as the stream allows. Returns the response when complete.
-    pub fn drive<S: Read + Write>(&mut self, stream: &mut S, buf: &mut [u8]) -> Result<Option<Response>> {
+    pub fn drive<S: Read + Write>(
+        &mut self,
+        stream: &mut S,
+        buf: &mut [u8],
+    ) -> Result<Option<Response>> {
         while self.written < self.out.len() {
             match stream.write(&self.out[self.written..]) {
-                Ok(0) => return Err(Error::new(ErrorCode::Io, "connection closed while sending the request")),
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorCode::Io,
+                        "connection closed while sending the request",
+                    ));
+                }
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

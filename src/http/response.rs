@@ -24,13 +24,21 @@ impl Response {
     }
 
     /// Every value of a header (case-insensitive name).
-    pub fn headers_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    pub fn headers_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a comma-separated header contains `token` (case-insensitive).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.headers_all(name).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
+        self.headers_all(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 }
 
@@ -67,7 +75,14 @@ fn malformed(why: impl Into<String>) -> Error {
 impl ResponseParser {
     /// A parser with size limits for the head and the decoded body.
     pub fn new(max_head: usize, max_body: usize) -> ResponseParser {
-        ResponseParser { buf: Vec::new(), head: None, body: None, max_head, max_body, head_request: false }
+        ResponseParser {
+            buf: Vec::new(),
+            head: None,
+            body: None,
+            max_head,
+            max_body,
+            head_request: false,
+        }
     }
 
     /// The response answers a HEAD request, so it has no body whatever its headers say.
@@ -114,7 +129,10 @@ impl ResponseParser {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => {
                 if self.buf.len() > self.max_head {
-                    return Err(Error::new(ErrorCode::HttpTooLarge, "HTTP response head too large"));
+                    return Err(Error::new(
+                        ErrorCode::HttpTooLarge,
+                        "HTTP response head too large",
+                    ));
                 }
                 return Ok(false);
             }
@@ -131,10 +149,12 @@ impl ResponseParser {
             body: Vec::new(),
         };
         for h in parsed.headers.iter() {
-            let value = std::str::from_utf8(h.value).map_err(|_| malformed("non-UTF-8 header value"))?;
+            let value =
+                std::str::from_utf8(h.value).map_err(|_| malformed("non-UTF-8 header value"))?;
             head.headers.push((h.name.to_string(), value.trim().to_string()));
         }
-        let no_body = self.head_request || status == 204 || status == 304 || (100..200).contains(&status);
+        let no_body =
+            self.head_request || status == 204 || status == 304 || (100..200).contains(&status);
         let body = if no_body {
             Body::Length(0)
         } else if head.header_has_token("transfer-encoding", "chunked") {
@@ -169,7 +189,10 @@ impl ResponseParser {
             }
             Some(Body::UntilClose) => {
                 if self.buf.len() > self.max_body {
-                    return Err(Error::new(ErrorCode::HttpTooLarge, "HTTP response body too large"));
+                    return Err(Error::new(
+                        ErrorCode::HttpTooLarge,
+                        "HTTP response body too large",
+                    ));
                 }
                 return Ok(None);
             }
@@ -186,9 +209,16 @@ impl ResponseParser {
 }
 
 /// Moves decoded chunk data from `buf` to `out`; true once the last chunk and trailers are in.
-fn decode_chunks(state: &mut Chunk, buf: &mut Vec<u8>, out: &mut Vec<u8>, max: usize) -> Result<bool> {
+fn decode_chunks(
+    state: &mut Chunk,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<bool> {
     let mut pos = 0;
-    let line_end = |from: usize, buf: &[u8]| buf[from..].windows(2).position(|w| w == b"\r\n").map(|p| from + p);
+    let line_end = |from: usize, buf: &[u8]| {
+        buf[from..].windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+    };
     let done = loop {
         match state {
             Chunk::Size => {
@@ -198,11 +228,16 @@ fn decode_chunks(state: &mut Chunk, buf: &mut Vec<u8>, out: &mut Vec<u8>, max: u
                     }
                     break false;
                 };
-                let line = std::str::from_utf8(&buf[pos..end]).map_err(|_| malformed("bad chunk size"))?;
+                let line =
+                    std::str::from_utf8(&buf[pos..end]).map_err(|_| malformed("bad chunk size"))?;
                 let hex = line.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(hex, 16).map_err(|_| malformed("bad chunk size"))?;
+                let size =
+                    usize::from_str_radix(hex, 16).map_err(|_| malformed("bad chunk size"))?;
                 if out.len().saturating_add(size) > max {
-                    return Err(Error::new(ErrorCode::HttpTooLarge, "HTTP response body too large"));
+                    return Err(Error::new(
+                        ErrorCode::HttpTooLarge,
+                        "HTTP response body too large",
+                    ));
                 }
                 pos = end + 2;
                 *state = if size == 0 { Chunk::Trailer } else { Chunk::Data(size) };
@@ -265,7 +300,10 @@ mod tests {
         let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX: y\r\n\r\nhello";
         for step in 1..raw.len() {
             let r = parse_in_pieces(raw, step).unwrap();
-            assert_eq!((r.status, r.body.as_slice(), r.header("x")), (200, &b"hello"[..], Some("y")));
+            assert_eq!(
+                (r.status, r.body.as_slice(), r.header("x")),
+                (200, &b"hello"[..], Some("y"))
+            );
         }
     }
 
@@ -282,7 +320,10 @@ mod tests {
         let r = parse_in_pieces(b"HTTP/1.0 200 OK\r\n\r\nall of it", 3).unwrap();
         assert_eq!(r.body, b"all of it");
         let mut p = ResponseParser::new(4096, 4096);
-        let r = p.feed(b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\n\r\n\x81\x02hi").unwrap().unwrap();
+        let r = p
+            .feed(b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\n\r\n\x81\x02hi")
+            .unwrap()
+            .unwrap();
         assert_eq!(r.status, 101);
         assert_eq!(p.take_leftover(), b"\x81\x02hi");
     }
@@ -292,11 +333,26 @@ mod tests {
         let code = |raw: &[u8]| parse_in_pieces(raw, 7).unwrap_err().code;
         assert_eq!(code(b"SSH-2.0-OpenSSH\r\n\r\n"), ErrorCode::HttpMalformed);
         assert_eq!(code(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"), ErrorCode::HttpMalformed);
-        assert_eq!(code(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), ErrorCode::HttpMalformed);
-        assert_eq!(code(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), ErrorCode::HttpMalformed);
-        assert_eq!(code(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab"), ErrorCode::HttpMalformed);
-        assert_eq!(code(b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n"), ErrorCode::HttpTooLarge);
-        assert_eq!(code(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"), ErrorCode::HttpMalformed);
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            ErrorCode::HttpMalformed
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            ErrorCode::HttpMalformed
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab"),
+            ErrorCode::HttpMalformed
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nContent-Length: 99999\r\n\r\n"),
+            ErrorCode::HttpTooLarge
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"),
+            ErrorCode::HttpMalformed
+        );
         assert_eq!(code(b"HTTP/1.1 200 OK\r\nX: y"), ErrorCode::HttpMalformed);
         assert_eq!(code(b""), ErrorCode::Io);
         let huge = [b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'a'; 5000]].concat();

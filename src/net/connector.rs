@@ -96,13 +96,20 @@ impl Connector {
             return Ok(());
         }
         match result {
-            Ok(addrs) if !addrs.is_empty() => self.connect_addrs(registry, dns::interleave(addrs), now),
+            Ok(addrs) if !addrs.is_empty() => {
+                self.connect_addrs(registry, dns::interleave(addrs), now)
+            }
             Ok(_) => Err(Error::new(ErrorCode::Dns, format!("{} has no addresses", self.host))),
             Err(e) => Err(Error::new(ErrorCode::Dns, format!("cannot resolve {}: {e}", self.host))),
         }
     }
 
-    fn connect_addrs(&mut self, registry: &Registry, addrs: Vec<SocketAddr>, now: Instant) -> Result<()> {
+    fn connect_addrs(
+        &mut self,
+        registry: &Registry,
+        addrs: Vec<SocketAddr>,
+        now: Instant,
+    ) -> Result<()> {
         self.connect_end = now + self.timeouts.connect;
         self.try_address(registry, addrs, 0, now)
     }
@@ -122,7 +129,9 @@ impl Connector {
                 Ok(mut sock) => {
                     registry
                         .register(&mut sock, self.token, Interest::READABLE | Interest::WRITABLE)
-                        .map_err(|e| Error::new(ErrorCode::Io, format!("cannot register socket: {e}")))?;
+                        .map_err(|e| {
+                            Error::new(ErrorCode::Io, format!("cannot register socket: {e}"))
+                        })?;
                     let remaining = self.connect_end.saturating_duration_since(now);
                     let left = (addrs.len() - next + 1) as u32;
                     let slice = (remaining / left).max(MIN_ATTEMPT).min(remaining);
@@ -142,8 +151,12 @@ impl Connector {
     }
 
     fn all_failed(&mut self) -> Error {
-        let why = self.last_error.take().map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
-        Error::new(ErrorCode::Connect, format!("cannot connect to {}:{}: {why}", self.host, self.port))
+        let why =
+            self.last_error.take().map(|e| e.to_string()).unwrap_or_else(|| "no address".into());
+        Error::new(
+            ErrorCode::Connect,
+            format!("cannot connect to {}:{}: {why}", self.host, self.port),
+        )
     }
 
     /// The deadline passed: give up this address (or the whole phase).
@@ -164,12 +177,18 @@ impl Connector {
                 }
                 Err(Error::new(
                     ErrorCode::ConnectTimeout,
-                    format!("connecting to {}:{} took longer than {:?}", self.host, self.port, self.timeouts.connect),
+                    format!(
+                        "connecting to {}:{} took longer than {:?}",
+                        self.host, self.port, self.timeouts.connect
+                    ),
                 ))
             }
             Phase::Tls(_) => Err(Error::new(
                 ErrorCode::Timeout,
-                format!("TLS handshake with {} took longer than {:?}", self.host, self.timeouts.tls),
+                format!(
+                    "TLS handshake with {} took longer than {:?}",
+                    self.host, self.timeouts.tls
+                ),
             )),
             Phase::Done => Ok(()),
         }

@@ -6,14 +6,14 @@ use native_tls::{Certificate, Identity, TlsConnector};
 
 /// Builds a connector: system trust store plus any extra CAs, optional client identity.
 pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
-    let config_err = |what: &str, e: native_tls::Error| {
-        Error::new(ErrorCode::TlsConfig, format!("{what}: {e}"))
-    };
+    let config_err =
+        |what: &str, e: native_tls::Error| Error::new(ErrorCode::TlsConfig, format!("{what}: {e}"));
     let mut b = TlsConnector::builder();
     for pem in &opts.extra_ca_pem {
         let mut found = 0;
         for block in pem_blocks(pem, "CERTIFICATE") {
-            let cert = Certificate::from_pem(&block).map_err(|e| config_err("bad CA certificate", e))?;
+            let cert =
+                Certificate::from_pem(&block).map_err(|e| config_err("bad CA certificate", e))?;
             b.add_root_certificate(cert);
             found += 1;
         }
@@ -22,7 +22,8 @@ pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
         }
     }
     if let Some((cert, key)) = &opts.client_identity {
-        let id = Identity::from_pkcs8(cert, key).map_err(|e| config_err("bad client identity", e))?;
+        let id =
+            Identity::from_pkcs8(cert, key).map_err(|e| config_err("bad client identity", e))?;
         b.identity(id);
     }
     if opts.insecure {

@@ -12,6 +12,7 @@ use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, SessionState};
 use crate::net::Resolver;
+use crate::session::driver::Driver;
 use crate::session::shared::SessionShared;
 use crate::session::{self, Command, Ctx, ResolvedSink, SessionCore};
 use mio::{Events, Poll, Token, Waker};
@@ -106,11 +107,16 @@ fn wrong_state(what: &str) -> Error {
 impl Loop {
     /// A new, idle loop.
     pub fn new() -> Result<Arc<Loop>> {
-        let io_err = |e: io::Error| Error::new(ErrorCode::Io, format!("cannot create the event loop: {e}"));
+        let io_err =
+            |e: io::Error| Error::new(ErrorCode::Io, format!("cannot create the event loop: {e}"));
         let poll = Poll::new().map_err(io_err)?;
         let waker = Waker::new(poll.registry(), WAKER).map_err(io_err)?;
-        let shared =
-            Arc::new(Shared { waker, queue: Mutex::new(Vec::new()), stop: AtomicBool::new(false), gone: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            waker,
+            queue: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+        });
         let weak: Weak<Shared> = Arc::downgrade(&shared);
         let resolved: ResolvedSink = Arc::new(move |id, attempt, result| {
             if let Some(shared) = weak.upgrade() {
@@ -133,14 +139,32 @@ impl Loop {
 
     /// Opens a session. The configuration is checked now (URL, protocol, TLS settings);
     /// connecting happens on the loop. `handler` runs on the loop thread for every event.
-    pub fn open(&self, config: SessionConfig, handler: impl FnMut(&Event<'_>) + Send + 'static) -> Result<Session> {
+    pub fn open(
+        &self,
+        config: SessionConfig,
+        handler: impl FnMut(&Event<'_>) + Send + 'static,
+    ) -> Result<Session> {
+        let driver = session::driver_for(&config)?;
+        self.open_with(config, driver, handler)
+    }
+
+    /// Opens a session run by a custom [`Driver`] (a protocol profile) instead of the one
+    /// the configuration's protocol names. The configuration's URL is checked as by `open`.
+    pub fn open_with(
+        &self,
+        config: SessionConfig,
+        driver: Box<dyn Driver>,
+        handler: impl FnMut(&Event<'_>) + Send + 'static,
+    ) -> Result<Session> {
         if self.shared.gone.load(Ordering::Acquire) {
             return Err(Error::new(ErrorCode::Closed, "the loop is gone"));
         }
-        let (url, tls) = session::validate(&config)?;
+        driver.check(&config)?;
+        let tls = session::validate(&config)?;
         let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(SessionShared::new(id, Box::new(handler), config.limits.max_send_buffer));
-        let core = SessionCore::new(Arc::clone(&shared), config, url, tls);
+        let shared =
+            Arc::new(SessionShared::new(id, Box::new(handler), config.limits.max_send_buffer));
+        let core = SessionCore::new(Arc::clone(&shared), config, driver, tls);
         self.shared.push(Queued::Open(Box::new(core)));
         Ok(Session { shared, loop_shared: Arc::clone(&self.shared) })
     }
@@ -221,7 +245,9 @@ impl Loop {
         match self.core.try_lock() {
             Ok(core) => Ok(core),
             Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(wrong_state("the loop is being driven by another caller")),
+            Err(TryLockError::WouldBlock) => {
+                Err(wrong_state("the loop is being driven by another caller"))
+            }
         }
     }
 }
@@ -235,7 +261,8 @@ impl Drop for Loop {
         let ids: Vec<u64> = core.sessions.keys().copied().collect();
         for id in ids {
             if let Some(mut entry) = core.sessions.remove(&id) {
-                let mut ctx = core_ctx(&core.poll, &core.resolver, &core.resolved, &mut core.scratch, now);
+                let mut ctx =
+                    core_ctx(&core.poll, &core.resolver, &core.resolved, &mut core.scratch, now);
                 entry.core.release(&mut ctx);
                 entry.core.shared.set_state(SessionState::Closed);
             }
@@ -276,18 +303,25 @@ impl Core {
             }
         }
         let now = Instant::now();
-        let ready: Vec<u64> =
-            self.events.iter().map(|e| e.token()).filter(|t| *t != WAKER).map(|t| t.0 as u64).collect();
+        let ready: Vec<u64> = self
+            .events
+            .iter()
+            .map(|e| e.token())
+            .filter(|t| *t != WAKER)
+            .map(|t| t.0 as u64)
+            .collect();
         for id in ready {
             self.with_session(id, now, |s, ctx| s.on_ready(ctx));
         }
         self.drain_queue(shared, now);
-        let again: Vec<u64> = self.sessions.iter().filter(|(_, e)| e.core.more_to_read).map(|(id, _)| *id).collect();
+        let again: Vec<u64> =
+            self.sessions.iter().filter(|(_, e)| e.core.more_to_read).map(|(id, _)| *id).collect();
         for id in again {
             self.with_session(id, now, |s, ctx| s.on_ready(ctx));
         }
         while let Some(id) = self.timers.pop_due(now) {
-            let armed_for_this = self.sessions.get(&id).is_some_and(|e| e.armed.is_some_and(|a| a <= now));
+            let armed_for_this =
+                self.sessions.get(&id).is_some_and(|e| e.armed.is_some_and(|a| a <= now));
             if armed_for_this {
                 if let Some(e) = self.sessions.get_mut(&id) {
                     e.armed = None;
@@ -311,11 +345,21 @@ impl Core {
                     self.sessions.insert(id, Entry { core: *core, armed: None });
                     self.with_session(id, now, |s, ctx| s.start(ctx));
                 }
-                Queued::Command(id, cmd) => self.with_session(id, now, |s, ctx| s.on_command(ctx, cmd)),
-                Queued::Resolved(id, attempt, r) => self.with_session(id, now, |s, ctx| s.on_resolved(ctx, attempt, r)),
+                Queued::Command(id, cmd) => {
+                    self.with_session(id, now, |s, ctx| s.on_command(ctx, cmd))
+                }
+                Queued::Resolved(id, attempt, r) => {
+                    self.with_session(id, now, |s, ctx| s.on_resolved(ctx, attempt, r))
+                }
                 Queued::Release(id) => {
                     if let Some(mut e) = self.sessions.remove(&id) {
-                        let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
+                        let mut ctx = core_ctx(
+                            &self.poll,
+                            &self.resolver,
+                            &self.resolved,
+                            &mut self.scratch,
+                            now,
+                        );
                         e.core.release(&mut ctx);
                     }
                 }
@@ -324,7 +368,12 @@ impl Core {
         self.inbox = inbox; // keep the allocation
     }
 
-    fn with_session(&mut self, id: u64, now: Instant, f: impl FnOnce(&mut SessionCore, &mut Ctx<'_>)) {
+    fn with_session(
+        &mut self,
+        id: u64,
+        now: Instant,
+        f: impl FnOnce(&mut SessionCore, &mut Ctx<'_>),
+    ) {
         let Some(entry) = self.sessions.get_mut(&id) else { return };
         let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
         f(&mut entry.core, &mut ctx);
@@ -364,7 +413,9 @@ impl Session {
     }
 
     fn command(&self, cmd: Command) -> Result<()> {
-        if self.loop_shared.gone.load(Ordering::Acquire) || self.shared.state() == SessionState::Closed {
+        if self.loop_shared.gone.load(Ordering::Acquire)
+            || self.shared.state() == SessionState::Closed
+        {
             return Err(Error::new(ErrorCode::Closed, "the session is closed"));
         }
         self.loop_shared.push(Queued::Command(self.shared.id, cmd));
@@ -376,7 +427,10 @@ impl Session {
             return Err(Error::new(ErrorCode::Closed, "the session is closed or closing"));
         }
         if !self.shared.reserve(len) {
-            return Err(Error::new(ErrorCode::Backpressure, "send buffer full; wait for a writable event"));
+            return Err(Error::new(
+                ErrorCode::Backpressure,
+                "send buffer full; wait for a writable event",
+            ));
         }
         self.command(Command::Send(msg())).inspect_err(|_| {
             self.shared.release_budget(len);
@@ -397,7 +451,10 @@ impl Session {
     /// reason of at most 123 bytes. Any thread.
     pub fn close(&self, code: u16, reason: &str) -> Result<()> {
         if !sendable_close_code(code) || reason.len() > 123 {
-            return Err(Error::new(ErrorCode::InvalidParameter, "invalid close code or reason too long"));
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                "invalid close code or reason too long",
+            ));
         }
         self.command(Command::Close(code, reason.to_string()))
     }
@@ -419,6 +476,8 @@ mod tests {
     #[test]
     fn close_codes() {
         assert!(sendable_close_code(1000) && sendable_close_code(4999));
-        assert!(!sendable_close_code(1005) && !sendable_close_code(1006) && !sendable_close_code(999));
+        assert!(
+            !sendable_close_code(1005) && !sendable_close_code(1006) && !sendable_close_code(999)
+        );
     }
 }

@@ -4,16 +4,18 @@
 //! deadline, a resolver answer and a command from the host. Each handler leaves the
 //! session in a consistent phase and reports its next deadline.
 
+pub mod driver;
 pub mod shared;
 
 use crate::config::{Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventKind, SessionState};
-use crate::http::{CookieJar, Exchange, ResponseParser};
+use crate::http::{CookieJar, Exchange, Request, Response, ResponseParser};
 use crate::net::{Connector, Progress, Resolver, Stream};
 use crate::url::{Scheme, Url};
 use crate::ws::handshake;
 use crate::ws::link::{Incoming, Link, ReadOutcome};
+use driver::{Driver, Step, WebSocketDriver};
 use mio::{Registry, Token};
 use native_tls::TlsConnector;
 use shared::SessionShared;
@@ -44,12 +46,42 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut [u8],
 }
 
+/// What a connection is for.
+enum Target {
+    /// A WebSocket upgrade at this URL.
+    WebSocket(Url),
+    /// An HTTP exchange.
+    Http(Request),
+}
+
+impl Target {
+    fn url(&self) -> &Url {
+        match self {
+            Target::WebSocket(u) => u,
+            Target::Http(r) => &r.url,
+        }
+    }
+}
+
 enum Phase {
     Idle,
-    Connecting(Connector),
-    Upgrading { stream: Stream, exchange: Exchange, key: String, deadline: Instant },
+    Connecting {
+        connector: Connector,
+        target: Target,
+    },
+    /// Request sent or being sent; waiting for the response (the upgrade key for WebSockets).
+    Exchanging {
+        stream: Stream,
+        exchange: Exchange,
+        target: Target,
+        key: String,
+        deadline: Instant,
+    },
     Open(Link),
-    Closing { link: Link, deadline: Instant },
+    Closing {
+        link: Link,
+        deadline: Instant,
+    },
     Closed,
 }
 
@@ -66,7 +98,8 @@ pub struct SessionCore {
     /// The side shared with the host's handle.
     pub shared: Arc<SessionShared>,
     config: SessionConfig,
-    url: Url,
+    driver: Box<dyn Driver>,
+    /// Built on first use of TLS, then shared by every connection of the session.
     tls: Option<Arc<TlsConnector>>,
     jar: CookieJar,
     phase: Phase,
@@ -78,20 +111,27 @@ pub struct SessionCore {
     pub more_to_read: bool,
 }
 
-/// Checks a configuration up front, so `open` can refuse it synchronously.
-pub fn validate(config: &SessionConfig) -> Result<(Url, Option<Arc<TlsConnector>>)> {
-    if config.protocol != Protocol::WebSocket {
-        return Err(Error::new(
+/// The driver for a configuration's protocol.
+pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
+    match config.protocol {
+        Protocol::WebSocket => Ok(Box::new(WebSocketDriver)),
+        other => Err(Error::new(
             ErrorCode::NotSupported,
-            format!("protocol `{}` is not supported yet", config.protocol.name()),
-        ));
+            format!("protocol `{}` is not supported yet", other.name()),
+        )),
     }
+}
+
+/// Checks a configuration up front, so `open` can refuse it synchronously: the URL,
+/// and the TLS settings (built now when the first step needs TLS).
+pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
     let url = Url::parse(&config.url)?;
-    if !matches!(url.scheme, Scheme::Ws | Scheme::Wss) {
-        return Err(Error::new(ErrorCode::InvalidParameter, "a WebSocket URL must be ws:// or wss://"));
-    }
-    let tls = if url.scheme.is_tls() { Some(Arc::new(crate::net::tls::connector(&config.tls)?)) } else { None };
-    Ok((url, tls))
+    let tls = if url.scheme.is_tls() {
+        Some(Arc::new(crate::net::tls::connector(&config.tls)?))
+    } else {
+        None
+    };
+    Ok(tls)
 }
 
 fn message_len(m: &Message) -> usize {
@@ -107,7 +147,7 @@ impl SessionCore {
     pub fn new(
         shared: Arc<SessionShared>,
         config: SessionConfig,
-        url: Url,
+        driver: Box<dyn Driver>,
         tls: Option<Arc<TlsConnector>>,
     ) -> SessionCore {
         let mut jar = CookieJar::default();
@@ -117,7 +157,7 @@ impl SessionCore {
         SessionCore {
             shared,
             config,
-            url,
+            driver,
             tls,
             jar,
             phase: Phase::Idle,
@@ -151,22 +191,55 @@ impl SessionCore {
 
     /// Begins the first connection.
     pub fn start(&mut self, ctx: &mut Ctx<'_>) {
-        self.shared.dispatch(&Event::new(EventKind::State, SessionState::Connecting, b"connecting"));
-        self.connect(ctx);
+        self.shared.dispatch(&Event::new(
+            EventKind::State,
+            SessionState::Connecting,
+            b"connecting",
+        ));
+        let step = self.driver.start(&self.config);
+        if let Err(e) = step.and_then(|step| self.take_step(ctx, step)) {
+            self.fail(ctx, e);
+        }
     }
 
-    fn connect(&mut self, ctx: &mut Ctx<'_>) {
+    /// Carries out what the driver asked for.
+    fn take_step(&mut self, ctx: &mut Ctx<'_>, step: Step) -> Result<()> {
+        self.redirects = 0;
+        match step {
+            Step::Http(request) => self.connect(ctx, Target::Http(request)),
+            Step::WebSocket(url) => self.connect(ctx, Target::WebSocket(url)),
+            Step::Finish => {
+                self.finish(ctx, 1000, "");
+                Ok(())
+            }
+        }
+    }
+
+    fn tls_for(&mut self, url: &Url) -> Result<Option<Arc<TlsConnector>>> {
+        if !url.scheme.is_tls() {
+            return Ok(None);
+        }
+        if self.tls.is_none() {
+            self.tls = Some(Arc::new(crate::net::tls::connector(&self.config.tls)?));
+        }
+        Ok(self.tls.clone())
+    }
+
+    fn connect(&mut self, ctx: &mut Ctx<'_>, target: Target) -> Result<()> {
         self.attempt += 1;
         let (id, attempt, resolved) = (self.shared.id, self.attempt, Arc::clone(ctx.resolved));
         let reply = Box::new(move |r| resolved(id, attempt, r));
-        log::info!("session {id}: connecting to {}", self.url);
-        if self.url.scheme.is_tls() && self.config.tls.insecure {
-            log::warn!("session {id}: TLS certificate and host name verification are DISABLED (insecure mode)");
+        let url = target.url().clone();
+        log::info!("session {id}: connecting to {url}");
+        if url.scheme.is_tls() && self.config.tls.insecure {
+            log::warn!(
+                "session {id}: TLS certificate and host name verification are DISABLED (insecure mode)"
+            );
         }
-        let tls = if self.url.scheme.is_tls() { self.tls.clone() } else { None };
-        match Connector::start(
-            &self.url.host,
-            self.url.port,
+        let tls = self.tls_for(&url)?;
+        let connector = Connector::start(
+            &url.host,
+            url.port,
             tls,
             &self.config.timeouts,
             self.token(),
@@ -174,19 +247,23 @@ impl SessionCore {
             ctx.resolver,
             reply,
             ctx.now,
-        ) {
-            Ok(c) => self.phase = Phase::Connecting(c),
-            Err(e) => self.fail(ctx, e),
-        }
+        )?;
+        self.phase = Phase::Connecting { connector, target };
+        Ok(())
     }
 
     /// A resolver answer arrived.
-    pub fn on_resolved(&mut self, ctx: &mut Ctx<'_>, attempt: u64, result: io::Result<Vec<SocketAddr>>) {
+    pub fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        attempt: u64,
+        result: io::Result<Vec<SocketAddr>>,
+    ) {
         if attempt != self.attempt {
             return;
         }
-        if let Phase::Connecting(c) = &mut self.phase {
-            if let Err(e) = c.on_resolved(ctx.registry, result, ctx.now) {
+        if let Phase::Connecting { connector, .. } = &mut self.phase {
+            if let Err(e) = connector.on_resolved(ctx.registry, result, ctx.now) {
                 self.fail(ctx, e);
             }
         }
@@ -203,45 +280,99 @@ impl SessionCore {
     fn advance(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
         loop {
             match &mut self.phase {
-                Phase::Connecting(c) => match c.on_ready(ctx.registry, ctx.now)? {
-                    Progress::Pending => return Ok(()),
-                    Progress::Ready(stream) => self.begin_upgrade(stream, ctx.now),
-                },
-                Phase::Upgrading { stream, exchange, .. } => match exchange.drive(stream, ctx.scratch)? {
-                    None => return Ok(()),
-                    Some(response) => self.on_upgrade_response(ctx, response)?,
-                },
+                Phase::Connecting { connector, .. } => {
+                    match connector.on_ready(ctx.registry, ctx.now)? {
+                        Progress::Pending => return Ok(()),
+                        Progress::Ready(stream) => self.begin_exchange(stream, ctx.now),
+                    }
+                }
+                Phase::Exchanging { stream, exchange, .. } => {
+                    match exchange.drive(stream, ctx.scratch)? {
+                        None => return Ok(()),
+                        Some(response) => self.on_response(ctx, response)?,
+                    }
+                }
                 Phase::Open(_) | Phase::Closing { .. } => return self.pump(ctx),
                 Phase::Idle | Phase::Closed => return Ok(()),
             }
         }
     }
 
-    fn begin_upgrade(&mut self, stream: Stream, now: Instant) {
-        let up = handshake::request(&self.url, &self.config);
-        let bytes = up.request.encode(&self.jar.header_for(&self.url));
+    fn begin_exchange(&mut self, stream: Stream, now: Instant) {
+        let Phase::Connecting { target, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return;
+        };
         let limits = &self.config.limits;
-        let parser = ResponseParser::new(limits.max_http_head, limits.max_http_body.min(64 << 10));
+        let (bytes, key, parser) = match &target {
+            Target::WebSocket(url) => {
+                let up = handshake::request(url, &self.config);
+                // A refused upgrade's body only feeds the error message: keep it small.
+                let parser =
+                    ResponseParser::new(limits.max_http_head, limits.max_http_body.min(64 << 10));
+                (up.request.encode(&self.jar.header_for(url)), up.key, parser)
+            }
+            Target::Http(request) => {
+                let mut request = request.clone();
+                if !request.has_header("Connection") {
+                    request = request.header("Connection", "close");
+                }
+                let parser = ResponseParser::new(limits.max_http_head, limits.max_http_body);
+                let parser =
+                    if request.method == "HEAD" { parser.for_head_request() } else { parser };
+                (request.encode(&self.jar.header_for(&request.url)), String::new(), parser)
+            }
+        };
         let deadline = now + self.config.timeouts.handshake;
-        self.phase = Phase::Upgrading { stream, exchange: Exchange::new(bytes, parser), key: up.key, deadline };
+        self.phase = Phase::Exchanging {
+            stream,
+            exchange: Exchange::new(bytes, parser),
+            target,
+            key,
+            deadline,
+        };
     }
 
-    fn on_upgrade_response(&mut self, ctx: &mut Ctx<'_>, response: crate::http::Response) -> Result<()> {
-        let Phase::Upgrading { mut stream, mut exchange, key, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
+    fn on_response(&mut self, ctx: &mut Ctx<'_>, response: Response) -> Result<()> {
+        let Phase::Exchanging { mut stream, mut exchange, target, key, .. } =
+            std::mem::replace(&mut self.phase, Phase::Idle)
         else {
             return Ok(());
         };
         for c in response.headers_all("set-cookie") {
-            self.jar.store(&self.url, c);
+            self.jar.store(target.url(), c);
         }
-        if (300..400).contains(&response.status) {
-            if let Some(location) = response.header("location") {
-                let _ = ctx.registry.deregister(stream.tcp_mut());
-                stream.shutdown();
-                return self.redirect(ctx, location.to_string());
+        let redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
+        if redirect || !matches!(target, Target::WebSocket(_)) {
+            let _ = ctx.registry.deregister(stream.tcp_mut());
+            stream.shutdown();
+        }
+        if let (true, Some(location)) = (redirect, response.header("location")) {
+            return self.redirect(ctx, target, response.status, location.to_string());
+        }
+        match target {
+            Target::WebSocket(_) => self.open_link(ctx, stream, &mut exchange, &response, &key),
+            Target::Http(_) => {
+                let shared = &self.shared;
+                let state = shared.state();
+                let step =
+                    self.driver.on_http_response(response, &mut |kind, topic, payload| {
+                        shared.dispatch(&Event::new(kind, state, payload).with_topic(topic));
+                    })?;
+                self.take_step(ctx, step)
             }
         }
-        let protocol = handshake::validate(&response, &key, &self.config.subprotocols)?;
+    }
+
+    fn open_link(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        stream: Stream,
+        exchange: &mut Exchange,
+        response: &Response,
+        key: &str,
+    ) -> Result<()> {
+        let protocol = handshake::validate(response, key, &self.config.subprotocols)?;
         let link = Link::new(stream, exchange.take_leftover(), &self.config.limits, ctx.now);
         self.phase = Phase::Open(link);
         log::info!("session {}: open", self.shared.id);
@@ -254,23 +385,46 @@ impl SessionCore {
         Ok(())
     }
 
-    fn redirect(&mut self, ctx: &mut Ctx<'_>, location: String) -> Result<()> {
+    fn redirect(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        target: Target,
+        status: u16,
+        location: String,
+    ) -> Result<()> {
         self.redirects += 1;
         if self.redirects > self.config.limits.max_redirects {
             return Err(Error::new(ErrorCode::HttpRedirects, "too many redirects"));
         }
-        let mut next = self.url.join(&location)?;
-        next.scheme = match next.scheme {
-            Scheme::Http | Scheme::Ws => Scheme::Ws,
-            Scheme::Https | Scheme::Wss => Scheme::Wss,
-        };
-        if next.scheme.is_tls() && self.tls.is_none() {
-            self.tls = Some(Arc::new(crate::net::tls::connector(&self.config.tls)?));
-        }
+        let next = target.url().join(&location)?;
         log::info!("session {}: redirected to {next}", self.shared.id);
-        self.url = next;
-        self.connect(ctx);
-        Ok(())
+        let target = match target {
+            Target::WebSocket(_) => {
+                let mut next = next;
+                next.scheme = if next.scheme.is_tls() { Scheme::Wss } else { Scheme::Ws };
+                Target::WebSocket(next)
+            }
+            Target::Http(mut request) => {
+                if matches!(request.url.scheme, Scheme::Https) && !next.scheme.is_tls() {
+                    return Err(Error::new(
+                        ErrorCode::HttpRedirects,
+                        "refusing a redirect from https to http",
+                    ));
+                }
+                if request.url.host != next.host {
+                    // Credentials are for the host they were given for.
+                    request.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
+                }
+                if status == 303 || ((status == 301 || status == 302) && request.method == "POST") {
+                    request.method = "GET".into();
+                    request.body.clear();
+                    request.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+                }
+                request.url = next;
+                Target::Http(request)
+            }
+        };
+        self.connect(ctx, target)
     }
 
     /// Reads, delivers and flushes on an open or closing link.
@@ -283,7 +437,9 @@ impl SessionCore {
         };
         let state = if closing { SessionState::Closing } else { SessionState::Open };
         let outcome = link.read(READ_BUDGET, ctx.now, &mut |m| match m {
-            Incoming::Text(t) => shared.dispatch(&Event::new(EventKind::Message, state, t.as_bytes())),
+            Incoming::Text(t) => {
+                shared.dispatch(&Event::new(EventKind::Message, state, t.as_bytes()))
+            }
             Incoming::Binary(b) => shared.dispatch(&Event::new(EventKind::Binary, state, b)),
         })?;
         if let Some(released) = link.flush()? {
@@ -301,7 +457,9 @@ impl SessionCore {
         }
         if let Phase::Open(link) = &self.phase {
             if link.peer_closed() {
-                let Phase::Open(link) = std::mem::replace(&mut self.phase, Phase::Idle) else { return Ok(()) };
+                let Phase::Open(link) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+                    return Ok(());
+                };
                 let deadline = ctx.now + self.config.timeouts.close;
                 self.phase = Phase::Closing { link, deadline };
                 self.set_state(SessionState::Closing, "");
@@ -331,7 +489,9 @@ impl SessionCore {
                     }
                 }
             }
-            Phase::Idle | Phase::Connecting(_) | Phase::Upgrading { .. } => self.pending.push_back(m),
+            Phase::Idle | Phase::Connecting { .. } | Phase::Exchanging { .. } => {
+                self.pending.push_back(m)
+            }
             Phase::Closing { .. } | Phase::Closed => {
                 self.shared.release_budget(message_len(&m));
             }
@@ -343,7 +503,8 @@ impl SessionCore {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Open(mut link) => {
                 link.close(code, reason)?;
-                self.phase = Phase::Closing { link, deadline: ctx.now + self.config.timeouts.close };
+                self.phase =
+                    Phase::Closing { link, deadline: ctx.now + self.config.timeouts.close };
                 self.set_state(SessionState::Closing, "");
             }
             Phase::Closing { link, deadline } => self.phase = Phase::Closing { link, deadline },
@@ -361,15 +522,16 @@ impl SessionCore {
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         let result = match &mut self.phase {
-            Phase::Connecting(c) => c.on_timeout(ctx.registry, now),
-            Phase::Upgrading { deadline, .. } if now >= *deadline => Err(Error::new(
+            Phase::Connecting { connector, .. } => connector.on_timeout(ctx.registry, now),
+            Phase::Exchanging { deadline, .. } if now >= *deadline => Err(Error::new(
                 ErrorCode::Timeout,
-                format!("the upgrade response took longer than {:?}", self.config.timeouts.handshake),
+                format!("the HTTP response took longer than {:?}", self.config.timeouts.handshake),
             )),
             Phase::Open(link) => link.keepalive(&self.config.timeouts, now).map(|_| ()),
             Phase::Closing { deadline, .. } if now >= *deadline => {
                 self.teardown(ctx);
-                let e = Error::new(ErrorCode::Timeout, "the peer did not finish the close handshake");
+                let e =
+                    Error::new(ErrorCode::Timeout, "the peer did not finish the close handshake");
                 self.emit_error(&e);
                 self.finish(ctx, 1006, "close handshake timed out");
                 Ok(())
@@ -384,8 +546,8 @@ impl SessionCore {
     /// When [`SessionCore::on_timer`] wants to run next.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.phase {
-            Phase::Connecting(c) => Some(c.deadline()),
-            Phase::Upgrading { deadline, .. } | Phase::Closing { deadline, .. } => Some(*deadline),
+            Phase::Connecting { connector, .. } => Some(connector.deadline()),
+            Phase::Exchanging { deadline, .. } | Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Open(link) => link.keepalive_deadline(&self.config.timeouts),
             Phase::Idle | Phase::Closed => None,
         }
@@ -394,7 +556,8 @@ impl SessionCore {
     fn emit_error(&self, e: &Error) {
         log::warn!("session {}: {e}", self.shared.id);
         let state = self.shared.state();
-        self.shared.dispatch(&Event::new(EventKind::Error, state, e.message.as_bytes()).with_error(e));
+        self.shared
+            .dispatch(&Event::new(EventKind::Error, state, e.message.as_bytes()).with_error(e));
     }
 
     /// Ends the session on an error: error event, then the closed state.
@@ -415,15 +578,17 @@ impl SessionCore {
         self.shared.clear_budget();
         log::info!("session {}: closed ({code})", self.shared.id);
         let state = self.shared.state();
-        self.shared.dispatch(&Event::new(EventKind::Close, state, reason.as_bytes()).with_close_code(code));
+        self.shared.dispatch(
+            &Event::new(EventKind::Close, state, reason.as_bytes()).with_close_code(code),
+        );
         self.set_state(SessionState::Closed, "");
     }
 
     /// Releases the socket, whatever the phase.
     pub fn teardown(&mut self, ctx: &mut Ctx<'_>) {
         match std::mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Connecting(mut c) => c.abandon(ctx.registry),
-            Phase::Upgrading { mut stream, .. } => {
+            Phase::Connecting { mut connector, .. } => connector.abandon(ctx.registry),
+            Phase::Exchanging { mut stream, .. } => {
                 let _ = ctx.registry.deregister(stream.tcp_mut());
                 stream.shutdown();
             }

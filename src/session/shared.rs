@@ -68,7 +68,10 @@ impl SessionShared {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(event)));
         DISPATCHING.with(|d| d.set(outer));
         if outcome.is_err() {
-            log::error!("session {}: the event handler panicked; it will not be called again", self.id);
+            log::error!(
+                "session {}: the event handler panicked; it will not be called again",
+                self.id
+            );
             *slot = None;
         }
         if self.released() {

@@ -43,7 +43,12 @@ pub fn validate(response: &Response, key: &str, offered: &[String]) -> Result<Op
         let snippet: String = String::from_utf8_lossy(&response.body).chars().take(200).collect();
         return Err(Error::new(
             ErrorCode::HttpStatus,
-            format!("upgrade refused: HTTP {} {} {}", response.status, response.reason, snippet.trim()),
+            format!(
+                "upgrade refused: HTTP {} {} {}",
+                response.status,
+                response.reason,
+                snippet.trim()
+            ),
         ));
     }
     if !response.header_has_token("upgrade", "websocket") {
@@ -74,7 +79,10 @@ mod tests {
         let mut headers = vec![
             ("Upgrade".to_string(), "websocket".to_string()),
             ("Connection".to_string(), "Upgrade".to_string()),
-            ("Sec-WebSocket-Accept".to_string(), tungstenite::handshake::derive_accept_key(key.as_bytes())),
+            (
+                "Sec-WebSocket-Accept".to_string(),
+                tungstenite::handshake::derive_accept_key(key.as_bytes()),
+            ),
         ];
         headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
         Response { status: 101, headers, ..Default::default() }
@@ -84,15 +92,24 @@ mod tests {
     fn accepts_a_correct_answer_and_checks_subprotocols() {
         let offered = vec!["a".to_string()];
         assert_eq!(validate(&answer("k", &[]), "k", &offered).unwrap(), None);
-        assert_eq!(validate(&answer("k", &[("Sec-WebSocket-Protocol", "a")]), "k", &offered).unwrap(),
-            Some("a".into()));
-        assert_eq!(validate(&answer("k", &[("Sec-WebSocket-Protocol", "b")]), "k", &offered).unwrap_err().code,
-            ErrorCode::WsHandshake);
+        assert_eq!(
+            validate(&answer("k", &[("Sec-WebSocket-Protocol", "a")]), "k", &offered).unwrap(),
+            Some("a".into())
+        );
+        assert_eq!(
+            validate(&answer("k", &[("Sec-WebSocket-Protocol", "b")]), "k", &offered)
+                .unwrap_err()
+                .code,
+            ErrorCode::WsHandshake
+        );
     }
 
     #[test]
     fn refuses_wrong_accept_status_and_extensions() {
-        assert_eq!(validate(&answer("other", &[]), "k", &[]).unwrap_err().code, ErrorCode::WsHandshake);
+        assert_eq!(
+            validate(&answer("other", &[]), "k", &[]).unwrap_err().code,
+            ErrorCode::WsHandshake
+        );
         let mut r = answer("k", &[]);
         r.status = 200;
         assert_eq!(validate(&r, "k", &[]).unwrap_err().code, ErrorCode::HttpStatus);

@@ -46,7 +46,9 @@ pub fn codec_config(limits: &Limits) -> WebSocketConfig {
         .read_buffer_size(limits.read_buffer)
         .write_buffer_size(0)
         // Our own accounting refuses sends first; this is a backstop above it.
-        .max_write_buffer_size(limits.max_send_buffer.saturating_mul(2).saturating_add(limits.max_message))
+        .max_write_buffer_size(
+            limits.max_send_buffer.saturating_mul(2).saturating_add(limits.max_message),
+        )
         .max_message_size(Some(limits.max_message))
         .max_frame_size(Some(limits.max_frame))
 }
@@ -57,13 +59,22 @@ pub fn map_error(e: tungstenite::Error) -> Option<Error> {
     Some(match e {
         T::Io(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
         T::Io(e) => Error::new(ErrorCode::Io, format!("connection lost: {e}")),
-        T::ConnectionClosed | T::AlreadyClosed => Error::new(ErrorCode::Closed, "connection closed"),
-        T::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Error::new(ErrorCode::WsAbnormalClose, "peer closed the connection without a close frame")
+        T::ConnectionClosed | T::AlreadyClosed => {
+            Error::new(ErrorCode::Closed, "connection closed")
         }
-        T::Protocol(p) => Error::new(ErrorCode::WsProtocol, format!("WebSocket protocol error: {p}")),
-        T::Utf8(m) => Error::new(ErrorCode::WsInvalidUtf8, format!("invalid UTF-8 in a text message: {m}")),
-        T::Capacity(c) => Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {}", capacity(&c))),
+        T::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Error::new(
+            ErrorCode::WsAbnormalClose,
+            "peer closed the connection without a close frame",
+        ),
+        T::Protocol(p) => {
+            Error::new(ErrorCode::WsProtocol, format!("WebSocket protocol error: {p}"))
+        }
+        T::Utf8(m) => {
+            Error::new(ErrorCode::WsInvalidUtf8, format!("invalid UTF-8 in a text message: {m}"))
+        }
+        T::Capacity(c) => {
+            Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {}", capacity(&c)))
+        }
         T::WriteBufferFull(_) => Error::new(ErrorCode::Backpressure, "write buffer full"),
         other => Error::new(ErrorCode::WsProtocol, other.to_string()),
     })
@@ -86,7 +97,11 @@ fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
 impl Link {
     /// Wraps a stream whose upgrade succeeded; `leftover` are bytes read past the 101.
     pub fn new(stream: Stream, leftover: Vec<u8>, limits: &Limits, now: Instant) -> Link {
-        let ctx = WebSocketContext::from_partially_read(leftover, Role::Client, Some(codec_config(limits)));
+        let ctx = WebSocketContext::from_partially_read(
+            leftover,
+            Role::Client,
+            Some(codec_config(limits)),
+        );
         Link { stream, ctx, unflushed: 0, last_rx: now, ping_sent: None, peer_close: None }
     }
 
@@ -129,7 +144,8 @@ impl Link {
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
                 }
-                Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => {
+                Err(tungstenite::Error::ConnectionClosed)
+                | Err(tungstenite::Error::AlreadyClosed) => {
                     let (code, reason) = self.peer_close.take().unwrap_or((1005, String::new()));
                     break Ok(ReadOutcome::Closed(code, reason));
                 }
@@ -195,7 +211,9 @@ impl Link {
     /// Best effort: tell the peer why we fail the connection, then stop.
     fn fail(&mut self, code: ErrorCode) {
         if let Some(close) = close_code_for(code) {
-            let _ = self.ctx.close(&mut self.stream, Some(CloseFrame { code: close, reason: "".into() }));
+            let _ = self
+                .ctx
+                .close(&mut self.stream, Some(CloseFrame { code: close, reason: "".into() }));
         }
         self.stream.shutdown();
     }
