@@ -23,7 +23,8 @@ fn main() {
         locked_version(&lock, "mio"),
     );
     let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    fs::write(Path::new(&out).join("version.txt"), format!("{version}\0")).expect("OUT_DIR is writable");
+    fs::write(Path::new(&out).join("version.txt"), format!("{version}\0"))
+        .expect("OUT_DIR is writable");
     println!("cargo:include={root}/include");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=build.rs");
