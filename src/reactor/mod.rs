@@ -79,6 +79,10 @@ struct Core {
     resolved: ResolvedSink,
     scratch: Vec<u8>,
     inbox: Vec<Queued>,
+    /// Sessions with readiness this turn (reused buffer).
+    ready: Vec<u64>,
+    /// Sessions whose read budget ran out: served again next turn without waiting.
+    again: Vec<u64>,
 }
 
 /// An event loop driving any number of sessions.
@@ -133,6 +137,8 @@ impl Loop {
             resolved,
             scratch: vec![0; SCRATCH],
             inbox: Vec::new(),
+            ready: Vec::new(),
+            again: Vec::new(),
         };
         Ok(Arc::new(Loop { shared, core: Mutex::new(core), fd, thread: Mutex::new(None) }))
     }
@@ -282,7 +288,7 @@ fn core_ctx<'a>(
 
 impl Core {
     fn wait_bound(&self, shared: &Shared, now: Instant) -> Option<Duration> {
-        let busy = self.sessions.values().any(|e| e.core.more_to_read)
+        let busy = !self.again.is_empty()
             || !shared.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
         if busy {
             return Some(Duration::ZERO);
@@ -380,6 +386,9 @@ impl Core {
         if entry.core.is_closed() && entry.core.shared.released() {
             self.sessions.remove(&id);
             return;
+        }
+        if entry.core.more_to_read {
+            self.again.push(id);
         }
         // Arm only an earlier deadline; a later one is picked up when the earlier fires.
         if let Some(d) = entry.core.deadline() {
