@@ -309,22 +309,17 @@ impl Core {
             }
         }
         let now = Instant::now();
-        let ready: Vec<u64> = self
-            .events
-            .iter()
-            .map(|e| e.token())
-            .filter(|t| *t != WAKER)
-            .map(|t| t.0 as u64)
-            .collect();
-        for id in ready {
+        self.ready.clear();
+        let tokens = self.events.iter().map(|e| e.token()).filter(|t| *t != WAKER);
+        self.ready.extend(tokens.map(|t| t.0 as u64));
+        self.ready.append(&mut self.again);
+        self.ready.sort_unstable();
+        self.ready.dedup();
+        for i in 0..self.ready.len() {
+            let id = self.ready[i];
             self.with_session(id, now, |s, ctx| s.on_ready(ctx));
         }
         self.drain_queue(shared, now);
-        let again: Vec<u64> =
-            self.sessions.iter().filter(|(_, e)| e.core.more_to_read).map(|(id, _)| *id).collect();
-        for id in again {
-            self.with_session(id, now, |s, ctx| s.on_ready(ctx));
-        }
         while let Some(id) = self.timers.pop_due(now) {
             let armed_for_this =
                 self.sessions.get(&id).is_some_and(|e| e.armed.is_some_and(|a| a <= now));
