@@ -1,0 +1,263 @@
+//! The C programs, built against the public header only, run against real WebSocket
+//! peers (tungstenite's server role): under AddressSanitizer + UBSan (`make asan`) and
+//! under valgrind (`make all`). They need those builds, so they are `#[ignore]`d for a
+//! plain `cargo test`; `make test` runs them with `--ignored`.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tungstenite::Message;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+fn program(build: &str, name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(build).join(name);
+    assert!(path.exists(), "{} is missing: run `make all asan` first", path.display());
+    path
+}
+
+/// Runs a command to completion, killing it after `limit`.
+fn run(mut cmd: Command, limit: Duration) -> Output {
+    let mut child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(limit).is_err() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    Output { status, stdout: stdout.into_bytes(), stderr: stderr.into_bytes() }
+}
+
+fn valgrind(program: PathBuf) -> Command {
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible"])
+        .args(["--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"])
+        .arg(program);
+    cmd
+}
+
+/// A WebSocket server that sends `messages` to every client, then closes with 1000.
+fn feed(messages: Vec<Message>) -> u16 {
+    serve(move |mut ws| {
+        for m in &messages {
+            ws.send(m.clone()).unwrap();
+        }
+        let _ = ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "done".into() }));
+        while ws.read().is_ok() {}
+    })
+}
+
+/// A WebSocket server that echoes every data message until the client closes.
+fn echo() -> u16 {
+    serve(|mut ws| {
+        while let Ok(m) = ws.read() {
+            if m.is_text() || m.is_binary() {
+                if ws.send(m).is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+fn serve(
+    handler: impl Fn(tungstenite::WebSocket<TcpStream>) + Send + Sync + Clone + 'static,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let handler = handler.clone();
+            std::thread::spawn(move || {
+                if let Ok(ws) = tungstenite::accept(conn) {
+                    handler(ws);
+                }
+            });
+        }
+    });
+    port
+}
+
+fn sample_feed() -> u16 {
+    feed(vec![
+        Message::text(r#"{ "sensor": "s1", "temperature": 21.5, "ok": [true, null] }"#),
+        Message::text("not json \"quoted\"\n"),
+        Message::binary(vec![0u8, 1, 2, 255]),
+    ])
+}
+
+const EXPECTED_LINES: [&str; 3] = [
+    r#"{"type":"message","topic":"","data":{"sensor":"s1","temperature":21.5,"ok":[true,null]}}"#,
+    r#"{"type":"message","topic":"","data":"not json \"quoted\"\n"}"#,
+    r#"{"type":"binary","topic":"","data":"AAEC/w=="}"#,
+];
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lfcat_prints_feed(mut cmd: Command) {
+    let port = sample_feed();
+    cmd.args(["--count", "3", "--timeout", "20", &format!("ws://127.0.0.1:{port}/")]);
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, "lfcat");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), EXPECTED_LINES);
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_under_asan_prints_one_json_object_per_event() {
+    lfcat_prints_feed(Command::new(program("build/asan", "lfcat")));
+}
+
+#[test]
+#[ignore = "needs `make all` and valgrind"]
+fn lfcat_under_valgrind_prints_one_json_object_per_event() {
+    lfcat_prints_feed(valgrind(program("build", "lfcat")));
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_sends_and_receives_echo() {
+    let port = echo();
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["--send", "hello", "--send", r#"{"n":1}"#, "--count", "2", "--timeout", "20"])
+        .arg(format!("ws://127.0.0.1:{port}/"));
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, "lfcat --send");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"type\":\"message\",\"topic\":\"\",\"data\":\"hello\"}\n{\"type\":\"message\",\"topic\":\"\",\"data\":{\"n\":1}}\n"
+    );
+}
+
+fn lfcat_status(args: &[&str], limit: Duration) -> (i32, String) {
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(args);
+    let out = run(cmd, limit);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_exit_codes() {
+    let limit = Duration::from_secs(60);
+    assert_eq!(lfcat_status(&[], limit).0, 2, "no URL is a usage error");
+    assert_eq!(lfcat_status(&["--bogus", "ws://127.0.0.1:1/"], limit).0, 2);
+    assert_eq!(lfcat_status(&["ftp://127.0.0.1/"], limit).0, 2, "a bad URL is a usage error");
+
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, stderr) =
+        lfcat_status(&["--timeout", "20", &format!("ws://127.0.0.1:{closed}/")], limit);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("LF_RESULT_CONNECT"), "{stderr}");
+
+    let short = feed(vec![Message::text("1")]);
+    let (code, stderr) = lfcat_status(
+        &["--count", "5", "--timeout", "20", &format!("ws://127.0.0.1:{short}/")],
+        limit,
+    );
+    assert_eq!(code, 1, "closing before --count is a failure: {stderr}");
+
+    let silent = serve(|mut ws| while ws.read().is_ok() {});
+    let (code, _) =
+        lfcat_status(&["--timeout", "0.5", &format!("ws://127.0.0.1:{silent}/")], limit);
+    assert_eq!(code, 3, "timeout");
+
+    let (code, stderr) = lfcat_status(&["-p", "navixy", "ws://127.0.0.1:1/"], limit);
+    assert!(code == 1 || code == 2, "{code} {stderr}");
+    assert!(stderr.contains("not supported yet"), "{stderr}");
+}
+
+/// A name that cannot resolve, checked inside an empty network namespace so the lookup
+/// fails locally instead of sending DNS traffic off the machine.
+#[test]
+#[ignore = "needs `make asan` and unshare (root)"]
+fn lfcat_reports_a_name_that_does_not_resolve() {
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n").arg(program("build/asan", "lfcat")).args([
+        "--timeout",
+        "20",
+        "ws://nonexistent.invalid/",
+    ]);
+    let out = run(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("LF_RESULT_DNS"), "{stderr}");
+}
+
+fn minimal_like(build: &str, name: &str) {
+    let port = feed((0..5).map(|i| Message::text(format!("{{\"i\":{i}}}"))).collect());
+    let mut cmd = Command::new(program(build, name));
+    cmd.arg(format!("ws://127.0.0.1:{port}/")).arg("5");
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, name);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for i in 0..5 {
+        assert!(stdout.contains(&format!("{{\"i\":{i}}}")), "{name} printed: {stdout}");
+    }
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn minimal_blocking_mode_under_asan() {
+    minimal_like("build/asan", "minimal");
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn embedded_mode_under_asan() {
+    minimal_like("build/asan", "embedded");
+}
+
+#[test]
+#[ignore = "needs `make all` and valgrind"]
+fn embedded_mode_under_valgrind() {
+    let port = feed((0..5).map(|i| Message::text(format!("{{\"i\":{i}}}"))).collect());
+    let mut cmd = valgrind(program("build", "embedded"));
+    cmd.arg(format!("ws://127.0.0.1:{port}/")).arg("5");
+    assert_ok(&run(cmd, Duration::from_secs(60)), "embedded under valgrind");
+}
+
+fn threads(mut cmd: Command) {
+    let port = echo();
+    cmd.arg(format!("ws://127.0.0.1:{port}/")).args(["4", "500"]);
+    let out = run(cmd, Duration::from_secs(120));
+    assert_ok(&out, "threads");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok 2000"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn threads_managed_mode_under_asan() {
+    threads(Command::new(program("build/asan", "threads")));
+}
+
+#[test]
+#[ignore = "needs `make all` and valgrind"]
+fn threads_managed_mode_under_valgrind() {
+    threads(valgrind(program("build", "threads")));
+}
