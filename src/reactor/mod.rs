@@ -64,8 +64,10 @@ impl Shared {
     }
 }
 
+/// A session in the loop's map. Boxed: the map then moves 8-byte pointers, not whole
+/// sessions, when it grows, and its empty slots cost little.
 struct Entry {
-    core: SessionCore,
+    core: Box<SessionCore>,
     armed: Option<Instant>,
 }
 
@@ -343,7 +345,7 @@ impl Core {
             match item {
                 Queued::Open(core) => {
                     let id = core.shared.id;
-                    self.sessions.insert(id, Entry { core: *core, armed: None });
+                    self.sessions.insert(id, Entry { core, armed: None });
                     self.with_session(id, now, |s, ctx| s.start(ctx));
                 }
                 Queued::Command(id, cmd) => {
