@@ -81,8 +81,9 @@ static void finish(app_t *app, int code) {
 
 /* ---- output -------------------------------------------------------------------- */
 
-/* Writes bytes as the inside of a JSON string: quotes, backslashes and control
- * characters escaped (controls as \u00XX). The input is UTF-8 (the library validates
+/* Writes bytes as the inside of a JSON string: quotes and backslashes escaped, control
+ * characters as \b \f \n \r \t or \u00XX (the forms serde_json uses inside JSON data,
+ * so both kinds of payload read the same). The input is UTF-8 (the library validates
  * text), which JSON carries as is. */
 static void put_json_string_body(const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
@@ -93,9 +94,19 @@ static void put_json_string_body(const char *s, size_t len) {
             continue;
         }
         fwrite(s + start, 1, i - start, stdout);
-        if (c == '"' || c == '\\') {
-            putchar('\\');
-            putchar(c);
+        const char *shortform = NULL;
+        switch (c) {
+        case '"': shortform = "\\\""; break;
+        case '\\': shortform = "\\\\"; break;
+        case '\b': shortform = "\\b"; break;
+        case '\f': shortform = "\\f"; break;
+        case '\n': shortform = "\\n"; break;
+        case '\r': shortform = "\\r"; break;
+        case '\t': shortform = "\\t"; break;
+        default: break;
+        }
+        if (shortform != NULL) {
+            fputs(shortform, stdout);
         } else {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
             fwrite(esc, 1, sizeof esc, stdout);
