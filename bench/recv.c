@@ -77,7 +77,7 @@ static lf_config *make_config(const char *url) {
         return NULL;
     }
     if (read_buffer > 0) {
-        r = lf_config_set_limit(cfg, LF_LIMIT_LF_LIMIT_READ_BUFFER, read_buffer);
+        r = lf_config_set_limit(cfg, LF_LIMIT_READ_BUFFER, read_buffer);
         if (r != LF_RESULT_OK) {
             fail_call("lf_config_set_limit", r);
             lf_config_free(cfg);

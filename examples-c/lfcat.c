@@ -471,9 +471,9 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
     }
     /* Logging: off by default; --insecure shows at least the library's warning. */
     int level = app->verbose > 0 ? 1 + (app->verbose > 4 ? 4 : app->verbose) : (insecure ? 2 : 0);
-    static const uint32_t levels[] = {LF_LOG_LEVEL_LF_LOG_OFF,  LF_LOG_LEVEL_LF_LOG_ERROR,
-                                      LF_LOG_LEVEL_LF_LOG_WARN, LF_LOG_LEVEL_LF_LOG_INFO,
-                                      LF_LOG_LEVEL_LF_LOG_DEBUG, LF_LOG_LEVEL_LF_LOG_TRACE};
+    static const uint32_t levels[] = {LF_LOG_LEVEL_OFF,  LF_LOG_LEVEL_ERROR,
+                                      LF_LOG_LEVEL_WARN, LF_LOG_LEVEL_INFO,
+                                      LF_LOG_LEVEL_DEBUG, LF_LOG_LEVEL_TRACE};
     if (level > 0) {
         if ((r = lf_set_log_callback(levels[level], on_log, NULL)) != LF_RESULT_OK) {
             report("logging", r);
@@ -558,7 +558,7 @@ out:
     lf_loop_free(loop);
     lf_config_free(cfg);
     if (app.logging) {
-        lf_set_log_callback(LF_LOG_LEVEL_LF_LOG_OFF, NULL, NULL);
+        lf_set_log_callback(LF_LOG_LEVEL_OFF, NULL, NULL);
     }
     free(app.sends);
     return status;

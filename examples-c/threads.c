@@ -280,7 +280,7 @@ int main(int argc, char **argv) {
 
     if (failed(lf_loop_new(&loop), "lf_loop_new") || failed(lf_config_new(&cfg), "lf_config_new") ||
         failed(lf_config_set_url(cfg, argv[1]), "lf_config_set_url") ||
-        failed(lf_config_set_limit(cfg, LF_LIMIT_LF_LIMIT_SEND_BUFFER, (size_t)send_buffer), "lf_config_set_limit") ||
+        failed(lf_config_set_limit(cfg, LF_LIMIT_SEND_BUFFER, (size_t)send_buffer), "lf_config_set_limit") ||
         /* Managed mode: the library runs the loop (and our callbacks) on its own thread. */
         failed(lf_loop_start(loop), "lf_loop_start") ||
         failed(lf_session_new(loop, cfg, on_event, &S, on_userdata_free, &S.session), "lf_session_new")) {

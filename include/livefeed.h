@@ -328,27 +328,27 @@ enum lf_log_level
   /**
    * Logging off.
    */
-  LF_LOG_LEVEL_LF_LOG_OFF = 0,
+  LF_LOG_LEVEL_OFF = 0,
   /**
    * Failures.
    */
-  LF_LOG_LEVEL_LF_LOG_ERROR = 1,
+  LF_LOG_LEVEL_ERROR = 1,
   /**
    * Problems that were handled (including insecure TLS mode).
    */
-  LF_LOG_LEVEL_LF_LOG_WARN = 2,
+  LF_LOG_LEVEL_WARN = 2,
   /**
    * Connection life cycle.
    */
-  LF_LOG_LEVEL_LF_LOG_INFO = 3,
+  LF_LOG_LEVEL_INFO = 3,
   /**
    * Protocol steps.
    */
-  LF_LOG_LEVEL_LF_LOG_DEBUG = 4,
+  LF_LOG_LEVEL_DEBUG = 4,
   /**
    * Everything.
    */
-  LF_LOG_LEVEL_LF_LOG_TRACE = 5,
+  LF_LOG_LEVEL_TRACE = 5,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -369,31 +369,31 @@ enum lf_timeout
   /**
    * Name resolution (default 10 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_DNS = 0,
+  LF_TIMEOUT_DNS = 0,
   /**
    * TCP connect over all addresses (default 10 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_CONNECT = 1,
+  LF_TIMEOUT_CONNECT = 1,
   /**
    * TLS handshake (default 10 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_TLS = 2,
+  LF_TIMEOUT_TLS = 2,
   /**
    * HTTP exchange or WebSocket upgrade (default 10 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_HANDSHAKE = 3,
+  LF_TIMEOUT_HANDSHAKE = 3,
   /**
    * Close handshake (default 5 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_CLOSE = 4,
+  LF_TIMEOUT_CLOSE = 4,
   /**
    * Idle time before a keepalive ping (default 20 s; 0 disables keepalive).
    */
-  LF_TIMEOUT_LF_TIMEOUT_PING_INTERVAL = 5,
+  LF_TIMEOUT_PING_INTERVAL = 5,
   /**
    * Time after a ping without any data before the peer is declared dead (default 10 s).
    */
-  LF_TIMEOUT_LF_TIMEOUT_PONG = 6,
+  LF_TIMEOUT_PONG = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -414,31 +414,31 @@ enum lf_limit
   /**
    * Largest WebSocket frame accepted (default 16 MiB).
    */
-  LF_LIMIT_LF_LIMIT_MAX_FRAME = 0,
+  LF_LIMIT_MAX_FRAME = 0,
   /**
    * Largest reassembled message accepted (default 16 MiB).
    */
-  LF_LIMIT_LF_LIMIT_MAX_MESSAGE = 1,
+  LF_LIMIT_MAX_MESSAGE = 1,
   /**
    * Bytes waiting to be sent before sends report back-pressure (default 1 MiB).
    */
-  LF_LIMIT_LF_LIMIT_SEND_BUFFER = 2,
+  LF_LIMIT_SEND_BUFFER = 2,
   /**
    * Largest HTTP response head (default 64 KiB).
    */
-  LF_LIMIT_LF_LIMIT_HTTP_HEAD = 3,
+  LF_LIMIT_HTTP_HEAD = 3,
   /**
    * Largest HTTP response body (default 8 MiB).
    */
-  LF_LIMIT_LF_LIMIT_HTTP_BODY = 4,
+  LF_LIMIT_HTTP_BODY = 4,
   /**
    * Most redirects followed (default 5).
    */
-  LF_LIMIT_LF_LIMIT_REDIRECTS = 5,
+  LF_LIMIT_REDIRECTS = 5,
   /**
    * Socket read chunk allocated per connection (default 8 KiB).
    */
-  LF_LIMIT_LF_LIMIT_READ_BUFFER = 6,
+  LF_LIMIT_READ_BUFFER = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -772,7 +772,7 @@ const char *lf_state_name(uint32_t state);
 
 /**
  * Installs the process-wide log callback, replacing any previous one; a NULL `callback`
- * (or `LF_LOG_OFF`) turns logging off. Records below `max_level` are not formatted at all.
+ * (or `LF_LOG_LEVEL_OFF`) turns logging off. Records below `max_level` are not formatted at all.
  * Tokens, passwords, cookies and URL query strings never appear in log messages.
  *
  * Parameters: `max_level` an `lf_log_level` value; `userdata` passed to every call

@@ -25,13 +25,19 @@ pub enum EventKind {
 impl EventKind {
     /// Lower-case name, as lfcat prints it.
     pub fn name(self) -> &'static str {
+        let n = self.name_nul();
+        &n[..n.len() - 1]
+    }
+
+    /// The name with a trailing NUL, for C.
+    pub(crate) fn name_nul(self) -> &'static str {
         match self {
-            Self::State => "state",
-            Self::Message => "message",
-            Self::Binary => "binary",
-            Self::Error => "error",
-            Self::Close => "close",
-            Self::Writable => "writable",
+            Self::State => "state\0",
+            Self::Message => "message\0",
+            Self::Binary => "binary\0",
+            Self::Error => "error\0",
+            Self::Close => "close\0",
+            Self::Writable => "writable\0",
         }
     }
 
@@ -60,11 +66,17 @@ pub enum SessionState {
 impl SessionState {
     /// Lower-case name.
     pub fn name(self) -> &'static str {
+        let n = self.name_nul();
+        &n[..n.len() - 1]
+    }
+
+    /// The name with a trailing NUL, for C.
+    pub(crate) fn name_nul(self) -> &'static str {
         match self {
-            Self::Connecting => "connecting",
-            Self::Open => "open",
-            Self::Closing => "closing",
-            Self::Closed => "closed",
+            Self::Connecting => "connecting\0",
+            Self::Open => "open\0",
+            Self::Closing => "closing\0",
+            Self::Closed => "closed\0",
         }
     }
 

@@ -44,7 +44,7 @@ int main() {
     }
     lf_config *cfg = nullptr;
     if (lf_config_new(&cfg) != LF_RESULT_OK ||
-        lf_config_set_timeout(cfg, LF_TIMEOUT_LF_TIMEOUT_CLOSE, 100) != LF_RESULT_OK) {
+        lf_config_set_timeout(cfg, LF_TIMEOUT_CLOSE, 100) != LF_RESULT_OK) {
         bad = 1;
     }
     lf_config_free(cfg);

@@ -261,3 +261,19 @@ fn threads_managed_mode_under_asan() {
 fn threads_managed_mode_under_valgrind() {
     threads(valgrind(program("build", "threads")));
 }
+
+#[test]
+#[ignore = "needs `make all` and valgrind"]
+fn lfcat_error_path_under_valgrind_is_clean() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut cmd = valgrind(program("build", "lfcat"));
+    cmd.args(["--timeout", "20", &format!("ws://127.0.0.1:{closed}/")]);
+    let out = run(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit 1 for a refused connection, not valgrind's 99: {stderr}"
+    );
+    assert!(stderr.contains("LF_RESULT_CONNECT"), "{stderr}");
+}

@@ -22,19 +22,19 @@ pub struct lf_config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lf_timeout {
     /// Name resolution (default 10 s).
-    LF_TIMEOUT_DNS = 0,
+    Dns = 0,
     /// TCP connect over all addresses (default 10 s).
-    LF_TIMEOUT_CONNECT = 1,
+    Connect = 1,
     /// TLS handshake (default 10 s).
-    LF_TIMEOUT_TLS = 2,
+    Tls = 2,
     /// HTTP exchange or WebSocket upgrade (default 10 s).
-    LF_TIMEOUT_HANDSHAKE = 3,
+    Handshake = 3,
     /// Close handshake (default 5 s).
-    LF_TIMEOUT_CLOSE = 4,
+    Close = 4,
     /// Idle time before a keepalive ping (default 20 s; 0 disables keepalive).
-    LF_TIMEOUT_PING_INTERVAL = 5,
+    PingInterval = 5,
     /// Time after a ping without any data before the peer is declared dead (default 10 s).
-    LF_TIMEOUT_PONG = 6,
+    Pong = 6,
 }
 
 /// Which size limit `lf_config_set_limit` sets.
@@ -42,52 +42,36 @@ pub enum lf_timeout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lf_limit {
     /// Largest WebSocket frame accepted (default 16 MiB).
-    LF_LIMIT_MAX_FRAME = 0,
+    MaxFrame = 0,
     /// Largest reassembled message accepted (default 16 MiB).
-    LF_LIMIT_MAX_MESSAGE = 1,
+    MaxMessage = 1,
     /// Bytes waiting to be sent before sends report back-pressure (default 1 MiB).
-    LF_LIMIT_SEND_BUFFER = 2,
+    SendBuffer = 2,
     /// Largest HTTP response head (default 64 KiB).
-    LF_LIMIT_HTTP_HEAD = 3,
+    HttpHead = 3,
     /// Largest HTTP response body (default 8 MiB).
-    LF_LIMIT_HTTP_BODY = 4,
+    HttpBody = 4,
     /// Most redirects followed (default 5).
-    LF_LIMIT_REDIRECTS = 5,
+    Redirects = 5,
     /// Socket read chunk allocated per connection (default 8 KiB).
-    LF_LIMIT_READ_BUFFER = 6,
+    ReadBuffer = 6,
 }
 
 impl lf_timeout {
     fn from_u32(v: u32) -> Option<lf_timeout> {
         use lf_timeout::*;
-        [
-            LF_TIMEOUT_DNS,
-            LF_TIMEOUT_CONNECT,
-            LF_TIMEOUT_TLS,
-            LF_TIMEOUT_HANDSHAKE,
-            LF_TIMEOUT_CLOSE,
-            LF_TIMEOUT_PING_INTERVAL,
-            LF_TIMEOUT_PONG,
-        ]
-        .into_iter()
-        .find(|t| *t as u32 == v)
+        [Dns, Connect, Tls, Handshake, Close, PingInterval, Pong]
+            .into_iter()
+            .find(|t| *t as u32 == v)
     }
 }
 
 impl lf_limit {
     fn from_u32(v: u32) -> Option<lf_limit> {
         use lf_limit::*;
-        [
-            LF_LIMIT_MAX_FRAME,
-            LF_LIMIT_MAX_MESSAGE,
-            LF_LIMIT_SEND_BUFFER,
-            LF_LIMIT_HTTP_HEAD,
-            LF_LIMIT_HTTP_BODY,
-            LF_LIMIT_REDIRECTS,
-            LF_LIMIT_READ_BUFFER,
-        ]
-        .into_iter()
-        .find(|l| *l as u32 == v)
+        [MaxFrame, MaxMessage, SendBuffer, HttpHead, HttpBody, Redirects, ReadBuffer]
+            .into_iter()
+            .find(|l| *l as u32 == v)
     }
 }
 
@@ -344,15 +328,15 @@ pub extern "C" fn lf_config_set_timeout(config: *mut lf_config, which: u32, ms: 
         let t = &mut c.timeouts;
         let which = lf_timeout::from_u32(which).ok_or_else(|| invalid("unknown timeout"))?;
         let slot = match which {
-            lf_timeout::LF_TIMEOUT_DNS => &mut t.dns,
-            lf_timeout::LF_TIMEOUT_CONNECT => &mut t.connect,
-            lf_timeout::LF_TIMEOUT_TLS => &mut t.tls,
-            lf_timeout::LF_TIMEOUT_HANDSHAKE => &mut t.handshake,
-            lf_timeout::LF_TIMEOUT_CLOSE => &mut t.close,
-            lf_timeout::LF_TIMEOUT_PING_INTERVAL => &mut t.ping_interval,
-            lf_timeout::LF_TIMEOUT_PONG => &mut t.pong_timeout,
+            lf_timeout::Dns => &mut t.dns,
+            lf_timeout::Connect => &mut t.connect,
+            lf_timeout::Tls => &mut t.tls,
+            lf_timeout::Handshake => &mut t.handshake,
+            lf_timeout::Close => &mut t.close,
+            lf_timeout::PingInterval => &mut t.ping_interval,
+            lf_timeout::Pong => &mut t.pong_timeout,
         };
-        if ms == 0 && which != lf_timeout::LF_TIMEOUT_PING_INTERVAL {
+        if ms == 0 && which != lf_timeout::PingInterval {
             return Err(invalid("a deadline must be at least 1 ms"));
         }
         *slot = d;
@@ -373,15 +357,15 @@ pub extern "C" fn lf_config_set_limit(
         let l = &mut c.limits;
         let which = lf_limit::from_u32(which).ok_or_else(|| invalid("unknown limit"))?;
         let slot = match which {
-            lf_limit::LF_LIMIT_MAX_FRAME => &mut l.max_frame,
-            lf_limit::LF_LIMIT_MAX_MESSAGE => &mut l.max_message,
-            lf_limit::LF_LIMIT_SEND_BUFFER => &mut l.max_send_buffer,
-            lf_limit::LF_LIMIT_HTTP_HEAD => &mut l.max_http_head,
-            lf_limit::LF_LIMIT_HTTP_BODY => &mut l.max_http_body,
-            lf_limit::LF_LIMIT_REDIRECTS => &mut l.max_redirects,
-            lf_limit::LF_LIMIT_READ_BUFFER => &mut l.read_buffer,
+            lf_limit::MaxFrame => &mut l.max_frame,
+            lf_limit::MaxMessage => &mut l.max_message,
+            lf_limit::SendBuffer => &mut l.max_send_buffer,
+            lf_limit::HttpHead => &mut l.max_http_head,
+            lf_limit::HttpBody => &mut l.max_http_body,
+            lf_limit::Redirects => &mut l.max_redirects,
+            lf_limit::ReadBuffer => &mut l.read_buffer,
         };
-        if value == 0 && which != lf_limit::LF_LIMIT_REDIRECTS {
+        if value == 0 && which != lf_limit::Redirects {
             return Err(invalid("a size limit must be at least 1"));
         }
         *slot = value;

@@ -6,8 +6,7 @@ use crate::error::{Error, ErrorCode};
 use crate::event::{Event, EventKind, SessionState};
 use serde_json::Value;
 use std::cell::RefCell;
-use std::ffi::{CString, c_char};
-use std::sync::OnceLock;
+use std::ffi::c_char;
 
 /// An event passed to an `lf_event_callback`. Borrowed: valid only during the callback,
 /// and so is every view read from it.
@@ -210,22 +209,12 @@ pub extern "C" fn lf_event_json_raw(
     })
 }
 
-fn static_names<const N: usize>(
-    cell: &'static OnceLock<[CString; N]>,
-    names: [&str; N],
-) -> &'static [CString; N] {
-    cell.get_or_init(|| names.map(|n| CString::new(n).unwrap_or_default()))
-}
-
 /// The name of an event kind (`"state"`, `"message"`, `"binary"`, `"error"`, `"close"`,
 /// `"writable"`), or `"unknown"`. Static; never NULL. Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
-    static NAMES: OnceLock<[CString; 6]> = OnceLock::new();
     guard(|| {
-        let names =
-            static_names(&NAMES, ["state", "message", "binary", "error", "close", "writable"]);
-        EventKind::from_u32(kind).map_or(c"unknown".as_ptr(), |k| names[k as usize].as_ptr())
+        EventKind::from_u32(kind).map_or(c"unknown".as_ptr(), |k| k.name_nul().as_ptr().cast())
     })
 }
 
@@ -233,9 +222,7 @@ pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
 /// Static; never NULL. Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_state_name(state: u32) -> *const c_char {
-    static NAMES: OnceLock<[CString; 4]> = OnceLock::new();
     guard(|| {
-        let names = static_names(&NAMES, ["connecting", "open", "closing", "closed"]);
-        SessionState::from_u32(state).map_or(c"unknown".as_ptr(), |s| names[s as usize].as_ptr())
+        SessionState::from_u32(state).map_or(c"unknown".as_ptr(), |s| s.name_nul().as_ptr().cast())
     })
 }

@@ -13,17 +13,17 @@ use std::sync::{OnceLock, RwLock};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lf_log_level {
     /// Logging off.
-    LF_LOG_OFF = 0,
+    Off = 0,
     /// Failures.
-    LF_LOG_ERROR = 1,
+    Error = 1,
     /// Problems that were handled (including insecure TLS mode).
-    LF_LOG_WARN = 2,
+    Warn = 2,
     /// Connection life cycle.
-    LF_LOG_INFO = 3,
+    Info = 3,
     /// Protocol steps.
-    LF_LOG_DEBUG = 4,
+    Debug = 4,
     /// Everything.
-    LF_LOG_TRACE = 5,
+    Trace = 5,
 }
 
 /// Receives one log record: `message` is NUL-terminated UTF-8, valid until the callback
@@ -46,11 +46,11 @@ struct CLogger;
 
 fn level_of(l: log::Level) -> lf_log_level {
     match l {
-        log::Level::Error => lf_log_level::LF_LOG_ERROR,
-        log::Level::Warn => lf_log_level::LF_LOG_WARN,
-        log::Level::Info => lf_log_level::LF_LOG_INFO,
-        log::Level::Debug => lf_log_level::LF_LOG_DEBUG,
-        log::Level::Trace => lf_log_level::LF_LOG_TRACE,
+        log::Level::Error => lf_log_level::Error,
+        log::Level::Warn => lf_log_level::Warn,
+        log::Level::Info => lf_log_level::Info,
+        log::Level::Debug => lf_log_level::Debug,
+        log::Level::Trace => lf_log_level::Trace,
     }
 }
 
@@ -86,7 +86,7 @@ impl log::Log for CLogger {
 static LOGGER: CLogger = CLogger;
 
 /// Installs the process-wide log callback, replacing any previous one; a NULL `callback`
-/// (or `LF_LOG_OFF`) turns logging off. Records below `max_level` are not formatted at all.
+/// (or `LF_LOG_LEVEL_OFF`) turns logging off. Records below `max_level` are not formatted at all.
 /// Tokens, passwords, cookies and URL query strings never appear in log messages.
 ///
 /// Parameters: `max_level` an `lf_log_level` value; `userdata` passed to every call
@@ -101,19 +101,14 @@ pub extern "C" fn lf_set_log_callback(
     userdata: *mut c_void,
 ) -> ErrorCode {
     result(|| {
-        use lf_log_level::*;
-        let level =
-            [LF_LOG_OFF, LF_LOG_ERROR, LF_LOG_WARN, LF_LOG_INFO, LF_LOG_DEBUG, LF_LOG_TRACE]
-                .into_iter()
-                .find(|l| *l as u32 == max_level)
-                .ok_or_else(|| Error::new(ErrorCode::InvalidParameter, "unknown log level"))?;
-        let filter = match level {
-            LF_LOG_OFF => log::LevelFilter::Off,
-            LF_LOG_ERROR => log::LevelFilter::Error,
-            LF_LOG_WARN => log::LevelFilter::Warn,
-            LF_LOG_INFO => log::LevelFilter::Info,
-            LF_LOG_DEBUG => log::LevelFilter::Debug,
-            LF_LOG_TRACE => log::LevelFilter::Trace,
+        let filter = match max_level {
+            x if x == lf_log_level::Off as u32 => log::LevelFilter::Off,
+            x if x == lf_log_level::Error as u32 => log::LevelFilter::Error,
+            x if x == lf_log_level::Warn as u32 => log::LevelFilter::Warn,
+            x if x == lf_log_level::Info as u32 => log::LevelFilter::Info,
+            x if x == lf_log_level::Debug as u32 => log::LevelFilter::Debug,
+            x if x == lf_log_level::Trace as u32 => log::LevelFilter::Trace,
+            _ => return Err(Error::new(ErrorCode::InvalidParameter, "unknown log level")),
         };
         if !*OURS.get_or_init(|| log::set_logger(&LOGGER).is_ok()) {
             return Err(Error::new(

@@ -2,9 +2,7 @@
 
 use super::boundary::{guard, with_last_error};
 use crate::error::ErrorCode;
-use std::collections::HashMap;
-use std::ffi::{CString, c_char};
-use std::sync::OnceLock;
+use std::ffi::c_char;
 
 /// Major version of the header; compare with `lf_version_number()` at run time.
 pub const LF_VERSION_MAJOR: u32 = 0;
@@ -37,16 +35,6 @@ pub extern "C" fn lf_version_number() -> u32 {
     LF_VERSION_NUMBER
 }
 
-fn names() -> &'static HashMap<u32, CString> {
-    static NAMES: OnceLock<HashMap<u32, CString>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        ErrorCode::ALL
-            .iter()
-            .map(|c| (*c as u32, CString::new(c.name()).unwrap_or_default()))
-            .collect()
-    })
-}
-
 /// The name of a result code, such as `"LF_RESULT_TIMEOUT"`; `"LF_RESULT_UNKNOWN"` for a
 /// value this library does not define.
 ///
@@ -54,7 +42,10 @@ fn names() -> &'static HashMap<u32, CString> {
 /// Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_result_name(result: u32) -> *const c_char {
-    guard(|| names().get(&result).map_or(c"LF_RESULT_UNKNOWN".as_ptr(), |n| n.as_ptr()))
+    guard(|| {
+        ErrorCode::from_u32(result)
+            .map_or(c"LF_RESULT_UNKNOWN".as_ptr(), |c| c.name_nul().as_ptr().cast())
+    })
 }
 
 /// Copies the message of the calling thread's last failed call into `buf`, truncated

@@ -31,6 +31,12 @@ const WAKER: Token = Token(0);
 const EVENTS_CAPACITY: usize = 1024;
 const SCRATCH: usize = 16 << 10;
 
+thread_local! {
+    /// The loop (by address) whose managed thread this is; 0 on other threads.
+    /// A flag rather than `thread::current()`, which allocates a handle for C threads.
+    static MANAGED_LOOP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Session ids are unique in the process (they also tag the running handler on a thread).
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -224,6 +230,7 @@ impl Loop {
         let handle = std::thread::Builder::new()
             .name("livefeed-loop".into())
             .spawn(move || {
+                MANAGED_LOOP.with(|m| m.set(Arc::as_ptr(&this) as usize));
                 if let Err(e) = this.run() {
                     log::error!("loop thread ended: {e}");
                 }
@@ -238,7 +245,8 @@ impl Loop {
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
             self.stop();
-            if handle.thread().id() != std::thread::current().id() {
+            let on_own_thread = MANAGED_LOOP.with(|m| m.get()) == self as *const Loop as usize;
+            if !on_own_thread {
                 let _ = handle.join();
             }
         }

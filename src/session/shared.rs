@@ -93,18 +93,26 @@ impl SessionShared {
 
     /// Reserves send budget for `len` bytes; false means back-pressure.
     pub(crate) fn reserve(&self, len: usize) -> bool {
-        let ok = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                let next = q.checked_add(len)?;
-                // One message may always go when nothing waits, whatever its size.
-                (q == 0 || next <= self.max_queued).then_some(next)
-            })
-            .is_ok();
-        if !ok {
-            self.wants_writable.store(true, Ordering::Release);
+        let try_reserve = || {
+            self.queued
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                    let next = q.checked_add(len)?;
+                    // One message may always go when nothing waits, whatever its size.
+                    (q == 0 || next <= self.max_queued).then_some(next)
+                })
+                .is_ok()
+        };
+        if try_reserve() {
+            return true;
         }
-        ok
+        // Ask for a writable event, then look again: the loop may have drained the
+        // buffer between the failed attempt and the flag, and would not notify then.
+        self.wants_writable.store(true, Ordering::Release);
+        if try_reserve() {
+            self.wants_writable.store(false, Ordering::Release);
+            return true;
+        }
+        false
     }
 
     /// Returns send budget; true if a sender is waiting to hear that it may resume.
