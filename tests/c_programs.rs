@@ -63,10 +63,8 @@ fn feed(messages: Vec<Message>) -> u16 {
 fn echo() -> u16 {
     serve(|mut ws| {
         while let Ok(m) = ws.read() {
-            if m.is_text() || m.is_binary() {
-                if ws.send(m).is_err() {
-                    break;
-                }
+            if (m.is_text() || m.is_binary()) && ws.send(m).is_err() {
+                break;
             }
         }
     })
