@@ -21,6 +21,15 @@ that closing the connection sends FIN, not RST. Scenarios, by request path:
   /bad-utf8           valid 101, a valid text frame "ok", then a text frame with 0xFF 0xFE
   /oversize-frame     valid 101, then one binary frame announcing 1 MiB (64-bit length)
   /oversize-message   valid 101, then a binary message in 3 fragments of 40 KiB each
+  /masked-frame       valid 101, then a masked text frame (a server must not mask, 5.1)
+  /reserved-opcode    valid 101, then a frame with the reserved opcode 0x3 (5.2)
+  /eof-after-open     valid 101, a text frame "bye", then FIN without a Close frame
+  /close-empty        valid 101, then a Close frame with no body (no status code, 5.5.1),
+                      then FIN after reading the client's Close frame
+  /close-bad-code     valid 101, then a Close frame with code 1005, which must never be
+                      sent in a frame (7.4.1); FIN after reading the client's Close frame
+  /close-linger       valid 101, then Close 4001 "bye"; reads the client's Close frame but
+                      never closes the TCP connection (7.1.1 lets the client close it)
   /hangup             closes the connection without answering
   /hangup-partial     sends half of a 101 response head, then closes
   /no-answer          never answers (and keeps the connection open)
@@ -75,6 +84,19 @@ async def read_head(reader: asyncio.StreamReader):
             name, value = line.split(b":", 1)
             headers[name.strip().lower()] = value.strip()
     return target.decode(), headers
+
+
+async def read_client_frame(reader: asyncio.StreamReader):
+    """Reads one client frame (always masked, 5.3); returns (opcode, unmasked payload)."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await reader.readexactly(2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+    mask = await reader.readexactly(4) if b1 & 0x80 else b"\0\0\0\0"
+    data = await reader.readexactly(n)
+    return b0 & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
 async def forever():
@@ -132,6 +154,32 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
                 + frame(0x0, part, fin=True)
             )
             await writer.drain()
+            await forever()
+        elif path == "/masked-frame":
+            mask, payload = b"\x01\x02\x03\x04", b"masked"
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            writer.write(switching(key) + bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+            await writer.drain()
+            await forever()
+        elif path == "/reserved-opcode":
+            writer.write(switching(key) + frame(0x3, b"?"))
+            await writer.drain()
+            await forever()
+        elif path == "/eof-after-open":
+            writer.write(switching(key) + frame(0x1, b"bye"))
+            await writer.drain()
+        elif path == "/close-empty":
+            writer.write(switching(key) + frame(0x8, b""))
+            await writer.drain()
+            await read_client_frame(reader)
+        elif path == "/close-bad-code":
+            writer.write(switching(key) + frame(0x8, struct.pack("!H", 1005)))
+            await writer.drain()
+            await read_client_frame(reader)
+        elif path == "/close-linger":
+            writer.write(switching(key) + frame(0x8, struct.pack("!H", 4001) + b"bye"))
+            await writer.drain()
+            await read_client_frame(reader)
             await forever()
         elif path == "/hangup":
             pass
