@@ -146,8 +146,6 @@ fn eof_without_close_frame_is_ws_abnormal_close() {
 }
 
 #[test]
-#[ignore = "library bug: tungstenite turns a received 1005 into 1002 \"Protocol violation\" and the \
-            session reports that as the peer's Close event; see src/ws/link.rs read()"]
 fn forbidden_close_code_on_the_wire_is_ws_protocol() {
     // RFC 6455 §7.4.1: 1005 must not be sent in a Close frame; receiving it fails the
     // connection. The Close event must not claim the peer sent a code it never sent.

@@ -247,8 +247,6 @@ fn close_without_status_code_is_reported_as_1005() {
 }
 
 #[test]
-#[ignore = "library bug: a completed close handshake is reported as Timeout + 1006 when the \
-            server keeps TCP open; see src/session/mod.rs on_timer, Phase::Closing"]
 fn peer_close_code_survives_a_server_that_keeps_tcp_open() {
     // The server sends Close 4001 "bye", reads our Close reply, then never closes TCP.
     // The WebSocket close handshake is complete; RFC 6455 §7.1.1 lets the client drop TCP.

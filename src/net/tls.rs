@@ -32,6 +32,27 @@ pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
     b.build().map_err(|e| config_err("cannot build TLS context", e))
 }
 
+/// Checks the certificates and key without building a TLS context (which loads the
+/// system trust store): for configurations whose first connection is not TLS.
+pub fn check(opts: &TlsOptions) -> Result<()> {
+    for pem in &opts.extra_ca_pem {
+        let blocks = pem_blocks(pem, "CERTIFICATE");
+        if blocks.is_empty() {
+            return Err(Error::new(ErrorCode::TlsConfig, "no PEM certificate in the CA data"));
+        }
+        for block in blocks {
+            Certificate::from_pem(&block).map_err(|e| {
+                Error::new(ErrorCode::TlsConfig, format!("bad CA certificate: {e}"))
+            })?;
+        }
+    }
+    if let Some((cert, key)) = &opts.client_identity {
+        Identity::from_pkcs8(cert, key)
+            .map_err(|e| Error::new(ErrorCode::TlsConfig, format!("bad client identity: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Splits PEM data into the blocks with the given label (native-tls takes one certificate at a time).
 fn pem_blocks(pem: &[u8], label: &str) -> Vec<Vec<u8>> {
     let text = String::from_utf8_lossy(pem);

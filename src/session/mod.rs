@@ -126,6 +126,8 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
 /// and the TLS settings (built now when the first step needs TLS).
 pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
     let url = Url::parse(&config.url)?;
+    // TLS settings are checked even for a plain URL: a redirect or bootstrap may need them.
+    crate::net::tls::check(&config.tls)?;
     let tls = if url.scheme.is_tls() {
         Some(Arc::new(crate::net::tls::connector(&config.tls)?))
     } else {
@@ -528,7 +530,14 @@ impl SessionCore {
                 format!("the HTTP response took longer than {:?}", self.config.timeouts.handshake),
             )),
             Phase::Open(link) => link.keepalive(&self.config.timeouts, now).map(|_| ()),
-            Phase::Closing { deadline, .. } if now >= *deadline => {
+            Phase::Closing { link, deadline } if now >= *deadline => {
+                if let Some((code, reason)) = link.peer_close() {
+                    // Both close frames were exchanged; only the TCP close is missing,
+                    // which RFC 6455 §7.1.1 lets the client do itself.
+                    let reason = reason.to_string();
+                    self.finish(ctx, code, &reason);
+                    return;
+                }
                 self.teardown(ctx);
                 let e =
                     Error::new(ErrorCode::Timeout, "the peer did not finish the close handshake");
@@ -605,6 +614,9 @@ impl SessionCore {
     pub fn release(&mut self, ctx: &mut Ctx<'_>) {
         if let Phase::Open(link) = &mut self.phase {
             let _ = link.close(1001, "");
+            // Unread input would make the close send a TCP reset, which can destroy
+            // our close frame before the peer reads it.
+            link.discard_input(ctx.scratch);
         }
         self.teardown(ctx);
         self.phase = Phase::Closed;

@@ -135,6 +135,17 @@ impl Link {
                             delivered += 1;
                             on_message(Incoming::Binary(&b));
                         }
+                        Message::Close(Some(f))
+                            if f.code == CloseCode::Protocol
+                                && f.reason.as_str() == "Protocol violation" =>
+                        {
+                            // tungstenite's stand-in for a code that may not appear on the wire
+                            // (1005, 1006, 1015, unassigned); it already answered with 1002.
+                            break Err(Error::new(
+                                ErrorCode::WsProtocol,
+                                "the peer sent a close frame with a forbidden status code",
+                            ));
+                        }
                         Message::Close(frame) => {
                             self.peer_close = Some(match frame {
                                 Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
@@ -263,6 +274,22 @@ impl Link {
             Some(sent + timeouts.pong_timeout)
         } else {
             Some(self.last_rx + timeouts.ping_interval)
+        }
+    }
+
+    /// The close frame the peer sent, if any.
+    pub fn peer_close(&self) -> Option<(u16, &str)> {
+        self.peer_close.as_ref().map(|(c, r)| (*c, r.as_str()))
+    }
+
+    /// Reads and drops whatever input is waiting (bounded), before the socket is closed.
+    pub fn discard_input(&mut self, scratch: &mut [u8]) {
+        use std::io::Read;
+        for _ in 0..64 {
+            match self.stream.read(scratch) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
         }
     }
 
