@@ -184,3 +184,29 @@ fn secrets_stay_out_of_the_log() {
     let leaks = logged(|r| r.message.contains("SECRET-"));
     assert!(leaks.is_empty(), "secrets in the log: {leaks:?}");
 }
+
+#[test]
+fn client_certificate_is_presented_when_configured() {
+    let lp = TestLoop::start();
+    let server = support::mtls_server();
+    let mut cfg = wss("localhost", &server, "/echo");
+    cfg.tls.extra_ca_pem.push(pki().ca_pem.clone());
+    cfg.tls.client_identity = Some((pki().client_cert.clone(), pki().client_key.clone()));
+    let (h, mut ev) = collector();
+    let s = lp.open(cfg.clone(), h).unwrap();
+    ev.expect_open();
+    echo_text(&s, &mut ev, "mutual TLS");
+    support::close_cleanly(&s, &mut ev);
+
+    // Without the certificate the server refuses: the session never opens and says why.
+    cfg.tls.client_identity = None;
+    let (h, mut ev) = collector();
+    let _s = lp.open(cfg, h).unwrap();
+    let evs = ev.until_closed();
+    assert!(evs.iter().all(|e| !e.is_state(livefeed::SessionState::Open)), "{evs:?}");
+    let err = evs.iter().find(|e| e.kind == EventKind::Error).expect("an error event");
+    assert!(
+        matches!(err.error, Some(ErrorCode::Tls | ErrorCode::TlsCertificate | ErrorCode::Io)),
+        "{err:?}"
+    );
+}

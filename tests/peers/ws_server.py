@@ -26,7 +26,8 @@ Any path may carry ?tag=T so that /report can tell how the client closed that co
 
 Options: --ping-interval S and --ping-timeout S set websockets' own keepalive (default:
 off); --tls-env makes it serve TLS with the PEM certificate chain and key found in the
-environment variables LF_TLS_CERT and LF_TLS_KEY.
+environment variables LF_TLS_CERT and LF_TLS_KEY (and, with LF_TLS_CLIENT_CA set, requires
+a client certificate signed by that CA).
 """
 
 import argparse
@@ -147,6 +148,11 @@ def tls_context():
         with open(key, "w") as f:
             f.write(os.environ["LF_TLS_KEY"])
         ctx.load_cert_chain(cert, key)
+    client_ca = os.environ.get("LF_TLS_CLIENT_CA")
+    if client_ca:
+        # Mutual TLS: only clients with a certificate signed by this CA get in.
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=client_ca)
     return ctx
 
 

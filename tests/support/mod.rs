@@ -374,6 +374,9 @@ pub struct Pki {
     /// Server certificate for DNS:other.example only, and its key.
     pub wrong_name_cert: String,
     pub wrong_name_key: String,
+    /// Client certificate (clientAuth) signed by the CA, and its PKCS#8 key.
+    pub client_cert: Vec<u8>,
+    pub client_key: Vec<u8>,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -426,6 +429,10 @@ fn make_ca(dir: &Path, name: &str, cn: &str) {
 }
 
 fn make_leaf(dir: &Path, name: &str, ca: &str, cn: &str, san: &str) {
+    make_cert(dir, name, ca, cn, san, "serverAuth");
+}
+
+fn make_cert(dir: &Path, name: &str, ca: &str, cn: &str, san: &str, usage: &str) {
     openssl(
         dir,
         &[
@@ -445,7 +452,7 @@ fn make_leaf(dir: &Path, name: &str, ca: &str, cn: &str, san: &str) {
     );
     let ext = format!(
         "subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+         keyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n"
     );
     std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write ext");
     let serial = format!(
@@ -485,6 +492,7 @@ pub fn pki() -> &'static Pki {
         make_ca(&dir, "other-ca", "livefeed unrelated CA");
         make_leaf(&dir, "good", "ca", "localhost", "DNS:localhost,IP:127.0.0.1");
         make_leaf(&dir, "wrong-name", "ca", "other.example", "DNS:other.example");
+        make_cert(&dir, "client", "ca", "gateway-7", "DNS:gateway-7", "clientAuth");
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("read {f}: {e}"));
         let text = |f: &str| String::from_utf8(read(f)).expect("PEM is ASCII");
         let pki = Pki {
@@ -494,10 +502,27 @@ pub fn pki() -> &'static Pki {
             good_key: text("good.key"),
             wrong_name_cert: text("wrong-name.pem"),
             wrong_name_key: text("wrong-name.key"),
+            client_cert: read("client.pem"),
+            client_key: read("client.key"),
         };
         let _ = std::fs::remove_dir_all(&dir);
         pki
     })
+}
+
+/// A TLS `websockets` server that also requires a client certificate signed by the CA.
+pub fn mtls_server() -> Peer {
+    let pki = pki();
+    let ca = String::from_utf8(pki.ca_pem.clone()).expect("PEM is ASCII");
+    Peer::spawn(
+        "ws_server.py",
+        &["--tls-env"],
+        &[
+            ("LF_TLS_CERT", &pki.good_cert),
+            ("LF_TLS_KEY", &pki.good_key),
+            ("LF_TLS_CLIENT_CA", &ca),
+        ],
+    )
 }
 
 /// A TLS `websockets` server presenting `cert` (PEM chain) with `key`.
