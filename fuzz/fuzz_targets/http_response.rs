@@ -81,7 +81,12 @@ fn run(setup: &Setup, data: &[u8], sizes: &[usize]) -> Outcome {
 
 fn check_response(setup: &Setup, data: &[u8], outcome: &Outcome) {
     let Outcome::Done { response: r, leftover, by_eof } = outcome else { return };
-    assert!(r.body.len() <= setup.max_body, "body of {} bytes exceeds max_body {}", r.body.len(), setup.max_body);
+    assert!(
+        r.body.len() <= setup.max_body,
+        "body of {} bytes exceeds max_body {}",
+        r.body.len(),
+        setup.max_body
+    );
     assert!(r.headers.len() <= 100, "{} headers", r.headers.len());
     // httparse takes any three digits, so 000-099 pass too (a leniency, not a crash).
     assert!(r.status <= 999, "status {}", r.status);
@@ -91,7 +96,12 @@ fn check_response(setup: &Setup, data: &[u8], outcome: &Outcome) {
     }
     let no_body = setup.head_request || matches!(r.status, 100..=199 | 204 | 304);
     if no_body {
-        assert!(r.body.is_empty(), "status {} (head request: {}) has a body", r.status, setup.head_request);
+        assert!(
+            r.body.is_empty(),
+            "status {} (head request: {}) has a body",
+            r.status,
+            setup.head_request
+        );
         return;
     }
     if !r.header_has_token("transfer-encoding", "chunked") {
@@ -123,7 +133,9 @@ fuzz_target!(|input: &[u8]| {
     // Bytes in one piece or many: the same response, or a refusal either way.
     match (&split, &whole) {
         (Outcome::Failed(_), Outcome::Failed(_)) => {}
-        _ => assert_eq!(split, whole, "outcome depends on how the input was split (sizes {sizes:?})"),
+        _ => {
+            assert_eq!(split, whole, "outcome depends on how the input was split (sizes {sizes:?})")
+        }
     }
     // One byte at a time: the harshest split.
     if data.len() <= 4096 {
