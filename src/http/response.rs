@@ -3,6 +3,10 @@
 use crate::error::{Error, ErrorCode, Result};
 
 const MAX_HEADERS: usize = 100;
+/// Longest chunk-size line (size and extensions, without CRLF).
+const MAX_CHUNK_LINE: usize = 1024;
+/// Longest trailer line (without CRLF).
+const MAX_TRAILER_LINE: usize = 8192;
 
 /// A complete HTTP response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -142,6 +146,9 @@ impl ResponseParser {
             return Err(Error::new(ErrorCode::HttpTooLarge, "HTTP response head too large"));
         }
         let status = parsed.code.ok_or_else(|| malformed("no status"))?;
+        if !(100..=599).contains(&status) {
+            return Err(malformed(format!("status {status} out of range")));
+        }
         let mut head = Response {
             status,
             reason: parsed.reason.unwrap_or("").to_string(),
@@ -163,6 +170,9 @@ impl ResponseParser {
             let mut values = head.headers_all("content-length").flat_map(|v| v.split(','));
             if values.any(|v| v.trim() != len) {
                 return Err(malformed("conflicting Content-Length"));
+            }
+            if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed("bad Content-Length"));
             }
             let n: usize = len.parse().map_err(|_| malformed("bad Content-Length"))?;
             if n > self.max_body {
@@ -222,15 +232,23 @@ fn decode_chunks(
     let done = loop {
         match state {
             Chunk::Size => {
+                // The same limit whether the line arrives whole or in pieces (+1: a lone CR
+                // may wait for its LF).
                 let Some(end) = line_end(pos, buf) else {
-                    if buf.len() - pos > 1024 {
+                    if buf.len() - pos > MAX_CHUNK_LINE + 1 {
                         return Err(malformed("chunk size line too long"));
                     }
                     break false;
                 };
+                if end - pos > MAX_CHUNK_LINE {
+                    return Err(malformed("chunk size line too long"));
+                }
                 let line =
                     std::str::from_utf8(&buf[pos..end]).map_err(|_| malformed("bad chunk size"))?;
                 let hex = line.split(';').next().unwrap_or("").trim();
+                if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(malformed("bad chunk size"));
+                }
                 let size =
                     usize::from_str_radix(hex, 16).map_err(|_| malformed("bad chunk size"))?;
                 if out.len().saturating_add(size) > max {
@@ -264,11 +282,14 @@ fn decode_chunks(
             }
             Chunk::Trailer => {
                 let Some(end) = line_end(pos, buf) else {
-                    if buf.len() - pos > 8192 {
+                    if buf.len() - pos > MAX_TRAILER_LINE + 1 {
                         return Err(malformed("trailer too long"));
                     }
                     break false;
                 };
+                if end - pos > MAX_TRAILER_LINE {
+                    return Err(malformed("trailer too long"));
+                }
                 let empty = end == pos;
                 pos = end + 2;
                 if empty {
@@ -354,6 +375,13 @@ mod tests {
             ErrorCode::HttpMalformed
         );
         assert_eq!(code(b"HTTP/1.1 200 OK\r\nX: y"), ErrorCode::HttpMalformed);
+        assert_eq!(code(b"HTTP/1.1 099 Odd\r\n\r\n"), ErrorCode::HttpMalformed);
+        assert_eq!(
+            code(b"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\nx"),
+            ErrorCode::HttpMalformed
+        );
+        let plus = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+1\r\nx\r\n0\r\n\r\n";
+        assert_eq!(code(plus), ErrorCode::HttpMalformed);
         assert_eq!(code(b""), ErrorCode::Io);
         let huge = [b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'a'; 5000]].concat();
         assert_eq!(code(&huge), ErrorCode::HttpTooLarge);

@@ -388,6 +388,7 @@ impl Core {
         let Some(entry) = self.sessions.get_mut(&id) else { return };
         let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
         f(&mut entry.core, &mut ctx);
+        entry.core.send_from_handler(&mut ctx);
         if entry.core.is_closed() && entry.core.shared.released() {
             self.sessions.remove(&id);
             return;
@@ -445,6 +446,12 @@ impl Session {
                 ErrorCode::Backpressure,
                 "send buffer full; wait for a writable event",
             ));
+        }
+        if self.shared.in_own_handler() {
+            // The loop is inside this session's handler: the session writes the message
+            // right after the handler returns (before reading on), not a turn later.
+            self.shared.push_handler_send(msg());
+            return Ok(());
         }
         self.command(Command::Send(msg())).inspect_err(|_| {
             self.shared.release_budget(len);

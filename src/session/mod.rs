@@ -438,11 +438,14 @@ impl SessionCore {
             _ => return Ok(()),
         };
         let state = if closing { SessionState::Closing } else { SessionState::Open };
-        let outcome = link.read(READ_BUDGET, ctx.now, &mut |m| match m {
-            Incoming::Text(t) => {
-                shared.dispatch(&Event::new(EventKind::Message, state, t.as_bytes()))
+        let outcome = link.read(READ_BUDGET, ctx.now, &mut |m| {
+            match m {
+                Incoming::Text(t) => {
+                    shared.dispatch(&Event::new(EventKind::Message, state, t.as_bytes()))
+                }
+                Incoming::Binary(b) => shared.dispatch(&Event::new(EventKind::Binary, state, b)),
             }
-            Incoming::Binary(b) => shared.dispatch(&Event::new(EventKind::Binary, state, b)),
+            shared.take_handler_sends()
         })?;
         if let Some(released) = link.flush()? {
             if released > 0 && shared.release_budget(released) {
@@ -470,6 +473,25 @@ impl SessionCore {
         Ok(())
     }
 
+    /// Writes (or queues, before the link is open) what this session's own handler sent
+    /// during the stimulus just handled. The loop calls it after every stimulus.
+    pub fn send_from_handler(&mut self, ctx: &mut Ctx<'_>) {
+        // Writing may raise `Writable`, whose handler may send more: until none are left.
+        loop {
+            let sends = self.shared.take_handler_sends();
+            if sends.is_empty() {
+                return;
+            }
+            for m in sends {
+                if let Err(e) = self.send(m) {
+                    self.fail(ctx, e);
+                    self.shared.take_handler_sends();
+                    return;
+                }
+            }
+        }
+    }
+
     /// A command from the host.
     pub fn on_command(&mut self, ctx: &mut Ctx<'_>, cmd: Command) {
         let result = match cmd {
@@ -495,7 +517,12 @@ impl SessionCore {
                 self.pending.push_back(m)
             }
             Phase::Closing { .. } | Phase::Closed => {
-                self.shared.release_budget(message_len(&m));
+                let len = message_len(&m);
+                log::warn!(
+                    "session {}: a {len}-byte message was not sent: the session is closing",
+                    self.shared.id
+                );
+                self.shared.release_budget(len);
             }
         }
         Ok(())

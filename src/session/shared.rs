@@ -4,6 +4,7 @@ use crate::event::{Event, SessionState};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use tungstenite::Message;
 
 /// A session's event handler. Runs on the loop thread only.
 pub type Handler = Box<dyn FnMut(&Event<'_>) + Send>;
@@ -23,6 +24,12 @@ pub struct SessionShared {
     queued: AtomicUsize,
     max_queued: usize,
     wants_writable: AtomicBool,
+    /// Messages this session's own handler sent while it ran on the loop thread. The loop
+    /// writes them as soon as the handler returns, before it reads another frame, so an
+    /// answer goes out ahead of a close or failure that follows in the same read pass.
+    handler_sends: Mutex<Vec<Message>>,
+    /// Whether `handler_sends` may be non-empty: keeps the per-message check lock-free.
+    has_handler_sends: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,7 +47,28 @@ impl SessionShared {
             queued: AtomicUsize::new(0),
             max_queued,
             wants_writable: AtomicBool::new(false),
+            handler_sends: Mutex::new(Vec::new()),
+            has_handler_sends: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the caller is this session's handler, running on the loop thread.
+    pub(crate) fn in_own_handler(&self) -> bool {
+        DISPATCHING.with(|d| d.get()) == self.id
+    }
+
+    /// Keeps a message sent from inside this session's handler (budget already reserved).
+    pub(crate) fn push_handler_send(&self, m: Message) {
+        lock(&self.handler_sends).push(m);
+        self.has_handler_sends.store(true, Ordering::Release);
+    }
+
+    /// The messages the handler sent since the last call, in order.
+    pub(crate) fn take_handler_sends(&self) -> Vec<Message> {
+        if !self.has_handler_sends.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lock(&self.handler_sends))
     }
 
     /// The state last reported to the handler.

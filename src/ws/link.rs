@@ -110,12 +110,13 @@ impl Link {
         &mut self.stream
     }
 
-    /// Reads up to `budget` data messages, handing each to `on_message`.
+    /// Reads up to `budget` data messages, handing each to `on_message`, and writes the
+    /// messages it returns (answers) before reading the next frame.
     pub fn read(
         &mut self,
         budget: usize,
         now: Instant,
-        on_message: &mut dyn FnMut(Incoming<'_>),
+        on_message: &mut dyn FnMut(Incoming<'_>) -> Vec<Message>,
     ) -> Result<ReadOutcome> {
         let mut delivered = 0;
         let mut got_any = false;
@@ -129,11 +130,17 @@ impl Link {
                     match msg {
                         Message::Text(t) => {
                             delivered += 1;
-                            on_message(Incoming::Text(t.as_str()));
+                            let answers = on_message(Incoming::Text(t.as_str()));
+                            if let Err(e) = self.write_all(answers) {
+                                break Err(e);
+                            }
                         }
                         Message::Binary(b) => {
                             delivered += 1;
-                            on_message(Incoming::Binary(&b));
+                            let answers = on_message(Incoming::Binary(&b));
+                            if let Err(e) = self.write_all(answers) {
+                                break Err(e);
+                            }
                         }
                         Message::Close(Some(f))
                             if f.code == CloseCode::Protocol
@@ -174,6 +181,10 @@ impl Link {
             self.fail(e.code);
         }
         outcome
+    }
+
+    fn write_all(&mut self, messages: Vec<Message>) -> Result<()> {
+        messages.into_iter().try_for_each(|m| self.write(m))
     }
 
     /// Queues a data message; the caller already checked the send budget.
