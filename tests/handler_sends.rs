@@ -47,10 +47,15 @@ fn answer_from_the_handler_precedes_the_failure_close() {
         .unwrap();
     *session.lock().unwrap() = Some(s);
     go_tx.send(()).unwrap();
-    let code = done_rx.recv_timeout(Duration::from_secs(10)).expect("the bad frame fails the session");
+    let code =
+        done_rx.recv_timeout(Duration::from_secs(10)).expect("the bad frame fails the session");
     assert_eq!(code, livefeed::ErrorCode::WsProtocol);
     let seen = seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(seen.first(), Some(&Message::text("echo:ping")), "the echo went out first: {seen:?}");
+    assert_eq!(
+        seen.first(),
+        Some(&Message::text("echo:ping")),
+        "the echo went out first: {seen:?}"
+    );
     assert!(
         matches!(seen.get(1), Some(Message::Close(Some(f))) if u16::from(f.code) == 1002),
         "then the protocol-error close: {seen:?}"
