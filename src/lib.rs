@@ -5,12 +5,14 @@
 //! The same API is exposed to C through `include/livefeed.h` (see the `ffi` module).
 
 pub mod config;
+pub mod engineio;
 pub mod error;
 pub mod event;
 pub mod http;
 pub mod net;
 pub mod reactor;
 pub mod session;
+pub mod socketio;
 pub mod url;
 pub mod ws;
 

@@ -1,0 +1,4 @@
+//! The Socket.IO session driver (filled in next).
+
+/// Placeholder.
+pub struct SocketIoDriver;
