@@ -20,6 +20,13 @@ pub enum EventKind {
     Close = 4,
     /// The send buffer drained after `send` reported back-pressure: sending may resume.
     Writable = 5,
+    /// A named event (Socket.IO event, vendor resource update): [`Event::topic`] names it,
+    /// the payload is JSON (for Socket.IO the array of arguments).
+    Event = 6,
+    /// The answer to an emit that asked for an acknowledgement: [`Event::ack_id`] says
+    /// which; the payload is the JSON array of arguments, or the event carries an error
+    /// (`Timeout`) when no answer came in time.
+    Ack = 7,
 }
 
 impl EventKind {
@@ -38,14 +45,25 @@ impl EventKind {
             Self::Error => "error\0",
             Self::Close => "close\0",
             Self::Writable => "writable\0",
+            Self::Event => "event\0",
+            Self::Ack => "ack\0",
         }
     }
 
     /// Looks a kind up by value.
     pub fn from_u32(v: u32) -> Option<EventKind> {
-        [Self::State, Self::Message, Self::Binary, Self::Error, Self::Close, Self::Writable]
-            .into_iter()
-            .find(|k| *k as u32 == v)
+        [
+            Self::State,
+            Self::Message,
+            Self::Binary,
+            Self::Error,
+            Self::Close,
+            Self::Writable,
+            Self::Event,
+            Self::Ack,
+        ]
+        .into_iter()
+        .find(|k| *k as u32 == v)
     }
 }
 
@@ -96,15 +114,46 @@ pub struct Event<'a> {
     payload: &'a [u8],
     error: Option<&'a Error>,
     close_code: u16,
+    namespace: &'a str,
+    ack_id: u64,
+    attachments: &'a [Vec<u8>],
     json: OnceCell<Option<Value>>,
 }
 
 impl<'a> Event<'a> {
     pub(crate) fn new(kind: EventKind, state: SessionState, payload: &'a [u8]) -> Event<'a> {
-        Event { kind, state, topic: "", payload, error: None, close_code: 0, json: OnceCell::new() }
+        Event {
+            kind,
+            state,
+            topic: "",
+            payload,
+            error: None,
+            close_code: 0,
+            namespace: "",
+            ack_id: 0,
+            attachments: &[],
+            json: OnceCell::new(),
+        }
     }
 
-    #[allow(dead_code)] // protocol layers (Socket.IO events, vendor resources) set topics
+    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
+    pub(crate) fn with_namespace(mut self, namespace: &'a str) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
+    pub(crate) fn with_ack_id(mut self, id: u64) -> Self {
+        self.ack_id = id;
+        self
+    }
+
+    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
+    pub(crate) fn with_attachments(mut self, attachments: &'a [Vec<u8>]) -> Self {
+        self.attachments = attachments;
+        self
+    }
+
     pub(crate) fn with_topic(mut self, topic: &'a str) -> Self {
         self.topic = topic;
         self
@@ -148,6 +197,23 @@ impl<'a> Event<'a> {
     /// The error, for `Error` events.
     pub fn error(&self) -> Option<&Error> {
         self.error
+    }
+
+    /// The Socket.IO namespace of an `Event` or `Ack` (empty for other protocols).
+    pub fn namespace(&self) -> &str {
+        self.namespace
+    }
+
+    /// For `Ack`: the id returned by the emit. For `Event`: nonzero when the server asks
+    /// for an acknowledgement, which the host gives with that id.
+    pub fn ack_id(&self) -> u64 {
+        self.ack_id
+    }
+
+    /// Binary attachments of a Socket.IO event or ack; placeholders
+    /// `{"_placeholder":true,"num":i}` in the JSON payload mark where each belongs.
+    pub fn attachments(&self) -> &[Vec<u8>] {
+        self.attachments
     }
 
     /// The close code, for `Close` events (1005 when the peer sent none).

@@ -12,9 +12,10 @@ use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, SessionState};
 use crate::net::Resolver;
+use crate::session::command::{Budgeted, Command, Outbound};
 use crate::session::driver::Driver;
 use crate::session::shared::SessionShared;
-use crate::session::{self, Command, Ctx, ResolvedSink, SessionCore};
+use crate::session::{self, Ctx, ResolvedSink, SessionCore};
 use mio::{Events, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io;
@@ -176,8 +177,12 @@ impl Loop {
         driver.check(&config)?;
         let tls = session::validate(&config)?;
         let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
-        let shared =
-            Arc::new(SessionShared::new(id, Box::new(handler), config.limits.max_send_buffer));
+        let shared = Arc::new(SessionShared::new(
+            id,
+            config.protocol,
+            Box::new(handler),
+            config.limits.max_send_buffer,
+        ));
         let core = SessionCore::new(Arc::clone(&shared), config, driver, tls);
         self.shared.push(Queued::Open(Box::new(core)));
         Ok(Session { shared, loop_shared: Arc::clone(&self.shared) })
@@ -437,35 +442,36 @@ impl Session {
         Ok(())
     }
 
-    fn send(&self, len: usize, msg: impl FnOnce() -> Message) -> Result<()> {
+    fn send(&self, budget: usize, out: impl FnOnce() -> Outbound) -> Result<()> {
         if matches!(self.shared.state(), SessionState::Closing | SessionState::Closed) {
             return Err(Error::new(ErrorCode::Closed, "the session is closed or closing"));
         }
-        if !self.shared.reserve(len) {
+        if !self.shared.reserve(budget) {
             return Err(Error::new(
                 ErrorCode::Backpressure,
                 "send buffer full; wait for a writable event",
             ));
         }
+        let b = Budgeted { out: out(), budget };
         if self.shared.in_own_handler() {
-            // The loop is inside this session's handler: the session writes the message
-            // right after the handler returns (before reading on), not a turn later.
-            self.shared.push_handler_send(msg());
+            // The loop is inside this session's handler: the session sends it right after
+            // the handler returns (before reading on), not a turn later.
+            self.shared.push_handler_send(b);
             return Ok(());
         }
-        self.command(Command::Send(msg())).inspect_err(|_| {
-            self.shared.release_budget(len);
+        self.command(Command::Send(b)).inspect_err(|_| {
+            self.shared.release_budget(budget);
         })
     }
 
     /// Queues a text message. Any thread. Fails with `Backpressure` when the send buffer is full.
     pub fn send_text(&self, text: &str) -> Result<()> {
-        self.send(text.len(), || Message::text(text))
+        self.send(text.len(), || Outbound::Message(Message::text(text)))
     }
 
     /// Queues a binary message. Any thread. Fails with `Backpressure` when the send buffer is full.
     pub fn send_binary(&self, data: &[u8]) -> Result<()> {
-        self.send(data.len(), || Message::binary(data.to_vec()))
+        self.send(data.len(), || Outbound::Message(Message::binary(data.to_vec())))
     }
 
     /// Starts the close handshake with `code` (1000, 1001–1003, 1007–1011 or 3000–4999) and a

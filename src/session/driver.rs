@@ -1,15 +1,21 @@
 //! The seam between the generic session machinery and a protocol profile.
 //!
 //! A session asks its driver what to do: run an HTTP exchange (a bootstrap step such as
-//! a login or a server-list fetch), open a WebSocket, or finish. Vendors and higher
-//! protocols are drivers; the session keeps the sockets, deadlines, cookies, redirects
-//! and events.
+//! a login or a server-list fetch), open a WebSocket, or finish. Once a WebSocket is
+//! open the driver sees every frame, every host send and its own timer, and answers
+//! through [`Io`]: events for the host, frames for the peer, "open" and "finish".
+//! Vendors and higher protocols are drivers; the session keeps the sockets, deadlines,
+//! cookies, redirects, budgets and the event order.
 
+use super::command::Outbound;
+use super::shared::SessionShared;
 use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
-use crate::event::EventKind;
+use crate::event::{Event, EventKind, SessionState};
 use crate::http::{Request, Response};
 use crate::url::{Scheme, Url};
+use std::time::Instant;
+use tungstenite::Message;
 
 /// What the session does next.
 #[derive(Debug)]
@@ -22,8 +28,63 @@ pub enum Step {
     Finish,
 }
 
-/// Emits an event from a driver: kind, topic, payload.
-pub type Emit<'a> = dyn FnMut(EventKind, &str, &[u8]) + 'a;
+/// A frame for the peer and the send budget it returns once written.
+pub type Frame = (Message, usize);
+
+/// What a driver may do while it handles one stimulus.
+pub struct Io<'a> {
+    /// The time of this loop turn.
+    pub now: Instant,
+    shared: &'a SessionShared,
+    frames: &'a mut Vec<Frame>,
+    budget: usize,
+    opened: &'a mut Option<String>,
+    finished: &'a mut Option<(u16, String)>,
+}
+
+impl<'a> Io<'a> {
+    pub(crate) fn new(
+        now: Instant,
+        shared: &'a SessionShared,
+        frames: &'a mut Vec<Frame>,
+        opened: &'a mut Option<String>,
+        finished: &'a mut Option<(u16, String)>,
+    ) -> Io<'a> {
+        Io { now, shared, frames, budget: 0, opened, finished }
+    }
+
+    /// Attributes a host send's budget to the next frame sent.
+    pub(crate) fn with_budget(mut self, budget: usize) -> Io<'a> {
+        self.budget = budget;
+        self
+    }
+
+    /// The session's state (as last reported to the host).
+    pub fn state(&self) -> SessionState {
+        self.shared.state()
+    }
+
+    /// Hands an event to the host's handler now.
+    pub fn emit(&self, event: &Event<'_>) {
+        self.shared.dispatch(event);
+    }
+
+    /// Queues a frame for the peer.
+    pub fn send(&mut self, message: Message) {
+        let budget = std::mem::take(&mut self.budget);
+        self.frames.push((message, budget));
+    }
+
+    /// Reports the session open (the feed is ready); `detail` becomes the event payload.
+    pub fn open(&mut self, detail: &str) {
+        *self.opened = Some(detail.to_string());
+    }
+
+    /// Ends the session normally with a close handshake.
+    pub fn finish(&mut self, code: u16, reason: &str) {
+        *self.finished = Some((code, reason.to_string()));
+    }
+}
 
 /// A protocol profile driving a session.
 pub trait Driver: Send {
@@ -37,13 +98,59 @@ pub trait Driver: Send {
     fn start(&mut self, config: &SessionConfig) -> Result<Step>;
 
     /// An HTTP exchange finished (redirects already followed, cookies already stored).
-    fn on_http_response(&mut self, response: Response, emit: &mut Emit<'_>) -> Result<Step> {
-        let _ = (response, emit);
+    fn on_http_response(&mut self, response: Response, io: &mut Io<'_>) -> Result<Step> {
+        let _ = (response, io);
         Err(Error::new(ErrorCode::Protocol, "this protocol makes no HTTP requests"))
+    }
+
+    /// The WebSocket opened; `subprotocol` is the one the server chose (or empty).
+    fn on_open(&mut self, subprotocol: &str, io: &mut Io<'_>) -> Result<()> {
+        io.open(subprotocol);
+        Ok(())
+    }
+
+    /// A text frame arrived.
+    fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
+        io.emit(&Event::new(EventKind::Message, io.state(), text.as_bytes()));
+        Ok(())
+    }
+
+    /// A binary frame arrived.
+    fn on_binary(&mut self, data: &[u8], io: &mut Io<'_>) -> Result<()> {
+        io.emit(&Event::new(EventKind::Binary, io.state(), data));
+        Ok(())
+    }
+
+    /// The host sends something (only once the session is open).
+    fn on_send(&mut self, out: Outbound, io: &mut Io<'_>) -> Result<()> {
+        match out {
+            Outbound::Message(m) => {
+                io.send(m);
+                Ok(())
+            }
+            _ => Err(Error::new(ErrorCode::NotSupported, "this protocol has no such operation")),
+        }
+    }
+
+    /// The driver's deadline passed.
+    fn on_timer(&mut self, io: &mut Io<'_>) -> Result<()> {
+        let _ = io;
+        Ok(())
+    }
+
+    /// When [`Driver::on_timer`] wants to run.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Whether the session should run WebSocket pings for liveness (protocols with their
+    /// own heartbeat say no).
+    fn websocket_keepalive(&self) -> bool {
+        true
     }
 }
 
-/// Plain WebSocket: connect to the configured URL.
+/// Plain WebSocket: connect to the configured URL, pass frames through.
 pub struct WebSocketDriver;
 
 impl WebSocketDriver {
@@ -91,8 +198,9 @@ impl Driver for FetchDriver {
             .ok_or_else(|| Error::new(ErrorCode::WrongState, "already fetched"))
     }
 
-    fn on_http_response(&mut self, response: Response, emit: &mut Emit<'_>) -> Result<Step> {
-        emit(EventKind::Message, &response.status.to_string(), &response.body);
+    fn on_http_response(&mut self, response: Response, io: &mut Io<'_>) -> Result<Step> {
+        let status = response.status.to_string();
+        io.emit(&Event::new(EventKind::Message, io.state(), &response.body).with_topic(&status));
         Ok(Step::Finish)
     }
 }

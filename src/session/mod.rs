@@ -2,20 +2,24 @@
 //!
 //! The session owns its socket and reacts to four stimuli: socket readiness, its
 //! deadline, a resolver answer and a command from the host. Each handler leaves the
-//! session in a consistent phase and reports its next deadline.
+//! session in a consistent phase and reports its next deadline. What the bytes mean is
+//! the driver's business (`driver.rs`); establishing connections is in `connect.rs`.
 
+pub mod command;
+mod connect;
 pub mod driver;
 pub mod shared;
 
 use crate::config::{Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventKind, SessionState};
-use crate::http::{CookieJar, Exchange, Request, Response, ResponseParser};
-use crate::net::{Connector, Progress, Resolver, Stream};
-use crate::url::{Scheme, Url};
-use crate::ws::handshake;
+use crate::http::{CookieJar, Exchange};
+use crate::net::{Connector, Resolver, Stream};
+use crate::url::Url;
 use crate::ws::link::{Incoming, Link, ReadOutcome};
-use driver::{Driver, Step, WebSocketDriver};
+use command::{Budgeted, Command};
+use connect::Target;
+use driver::{Driver, Frame, Io, WebSocketDriver};
 use mio::{Registry, Token};
 use native_tls::TlsConnector;
 use shared::SessionShared;
@@ -24,7 +28,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tungstenite::Message;
 
 /// Data messages handled per readiness event before other sessions get their turn.
 const READ_BUDGET: usize = 64;
@@ -44,23 +47,6 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// Scratch buffer for reading HTTP responses.
     pub scratch: &'a mut [u8],
-}
-
-/// What a connection is for.
-enum Target {
-    /// A WebSocket upgrade at this URL.
-    WebSocket(Url),
-    /// An HTTP exchange.
-    Http(Request),
-}
-
-impl Target {
-    fn url(&self) -> &Url {
-        match self {
-            Target::WebSocket(u) => u,
-            Target::Http(r) => &r.url,
-        }
-    }
 }
 
 enum Phase {
@@ -85,14 +71,6 @@ enum Phase {
     Closed,
 }
 
-/// A command from the host, carried to the loop thread.
-pub enum Command {
-    /// Send a data message (its length was reserved from the send budget).
-    Send(Message),
-    /// Start the close handshake.
-    Close(u16, String),
-}
-
 /// The loop-owned side of a session.
 pub struct SessionCore {
     /// The side shared with the host's handle.
@@ -105,8 +83,8 @@ pub struct SessionCore {
     phase: Phase,
     redirects: usize,
     attempt: u64,
-    /// Messages sent before the connection opened.
-    pending: VecDeque<Message>,
+    /// Host sends waiting for the session to open.
+    pending: VecDeque<Budgeted>,
     /// Set when budget-limited reading left data in the socket.
     pub more_to_read: bool,
 }
@@ -115,6 +93,7 @@ pub struct SessionCore {
 pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
     match config.protocol {
         Protocol::WebSocket => Ok(Box::new(WebSocketDriver)),
+        Protocol::SocketIo => Ok(Box::new(crate::socketio::SocketIoDriver::new(config)?)),
         other => Err(Error::new(
             ErrorCode::NotSupported,
             format!("protocol `{}` is not supported yet", other.name()),
@@ -136,12 +115,42 @@ pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
     Ok(tls)
 }
 
-fn message_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) => b.len(),
-        _ => 0,
+/// Where a host send goes in the session's current state.
+enum Route {
+    Deliver,
+    Wait,
+    Drop,
+}
+
+fn route(state: SessionState) -> Route {
+    match state {
+        SessionState::Open => Route::Deliver,
+        SessionState::Connecting => Route::Wait,
+        SessionState::Closing | SessionState::Closed => Route::Drop,
     }
+}
+
+fn dropped(shared: &SessionShared, b: &Budgeted) {
+    log::warn!(
+        "session {}: a {}-byte send was not made: the session is closing",
+        shared.id,
+        b.budget
+    );
+    shared.release_budget(b.budget);
+}
+
+/// Lets the driver turn one host send into frames.
+fn send_through(
+    driver: &mut dyn Driver,
+    shared: &SessionShared,
+    b: Budgeted,
+    now: Instant,
+    frames: &mut Vec<Frame>,
+    finished: &mut Option<(u16, String)>,
+) -> Result<()> {
+    let mut opened = None;
+    let mut io = Io::new(now, shared, frames, &mut opened, finished).with_budget(b.budget);
+    driver.on_send(b.out, &mut io)
 }
 
 impl SessionCore {
@@ -183,75 +192,13 @@ impl SessionCore {
         self.shared.dispatch(&Event::new(kind, state, payload));
     }
 
-    fn set_state(&self, state: SessionState, detail: &str) {
-        if self.shared.state() != state {
-            self.shared.set_state(state);
-            let payload = if detail.is_empty() { state.name() } else { detail };
-            self.emit(EventKind::State, state, payload.as_bytes());
-        }
-    }
-
     /// Begins the first connection.
     pub fn start(&mut self, ctx: &mut Ctx<'_>) {
-        self.shared.dispatch(&Event::new(
-            EventKind::State,
-            SessionState::Connecting,
-            b"connecting",
-        ));
+        self.emit(EventKind::State, SessionState::Connecting, b"connecting");
         let step = self.driver.start(&self.config);
         if let Err(e) = step.and_then(|step| self.take_step(ctx, step)) {
             self.fail(ctx, e);
         }
-    }
-
-    /// Carries out what the driver asked for.
-    fn take_step(&mut self, ctx: &mut Ctx<'_>, step: Step) -> Result<()> {
-        self.redirects = 0;
-        match step {
-            Step::Http(request) => self.connect(ctx, Target::Http(request)),
-            Step::WebSocket(url) => self.connect(ctx, Target::WebSocket(url)),
-            Step::Finish => {
-                self.finish(ctx, 1000, "");
-                Ok(())
-            }
-        }
-    }
-
-    fn tls_for(&mut self, url: &Url) -> Result<Option<Arc<TlsConnector>>> {
-        if !url.scheme.is_tls() {
-            return Ok(None);
-        }
-        if self.tls.is_none() {
-            self.tls = Some(Arc::new(crate::net::tls::connector(&self.config.tls)?));
-        }
-        Ok(self.tls.clone())
-    }
-
-    fn connect(&mut self, ctx: &mut Ctx<'_>, target: Target) -> Result<()> {
-        self.attempt += 1;
-        let (id, attempt, resolved) = (self.shared.id, self.attempt, Arc::clone(ctx.resolved));
-        let reply = Box::new(move |r| resolved(id, attempt, r));
-        let url = target.url().clone();
-        log::info!("session {id}: connecting to {url}");
-        if url.scheme.is_tls() && self.config.tls.insecure {
-            log::warn!(
-                "session {id}: TLS certificate and host name verification are DISABLED (insecure mode)"
-            );
-        }
-        let tls = self.tls_for(&url)?;
-        let connector = Connector::start(
-            &url.host,
-            url.port,
-            tls,
-            &self.config.timeouts,
-            self.token(),
-            ctx.registry,
-            ctx.resolver,
-            reply,
-            ctx.now,
-        )?;
-        self.phase = Phase::Connecting { connector, target };
-        Ok(())
     }
 
     /// A resolver answer arrived.
@@ -274,184 +221,114 @@ impl SessionCore {
     /// The socket is ready (or may be): advance.
     pub fn on_ready(&mut self, ctx: &mut Ctx<'_>) {
         self.more_to_read = false;
-        if let Err(e) = self.advance(ctx) {
+        let result = self.establish(ctx).and_then(|()| self.pump(ctx));
+        if let Err(e) = result {
             self.fail(ctx, e);
         }
     }
 
-    fn advance(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
-        loop {
-            match &mut self.phase {
-                Phase::Connecting { connector, .. } => {
-                    match connector.on_ready(ctx.registry, ctx.now)? {
-                        Progress::Pending => return Ok(()),
-                        Progress::Ready(stream) => self.begin_exchange(stream, ctx.now),
-                    }
-                }
-                Phase::Exchanging { stream, exchange, .. } => {
-                    match exchange.drive(stream, ctx.scratch)? {
-                        None => return Ok(()),
-                        Some(response) => self.on_response(ctx, response)?,
-                    }
-                }
-                Phase::Open(_) | Phase::Closing { .. } => return self.pump(ctx),
-                Phase::Idle | Phase::Closed => return Ok(()),
-            }
-        }
-    }
-
-    fn begin_exchange(&mut self, stream: Stream, now: Instant) {
-        let Phase::Connecting { target, .. } = std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return;
-        };
-        let limits = &self.config.limits;
-        let (bytes, key, parser) = match &target {
-            Target::WebSocket(url) => {
-                let up = handshake::request(url, &self.config);
-                // A refused upgrade's body only feeds the error message: keep it small.
-                let parser =
-                    ResponseParser::new(limits.max_http_head, limits.max_http_body.min(64 << 10));
-                (up.request.encode(&self.jar.header_for(url)), up.key, parser)
-            }
-            Target::Http(request) => {
-                let mut request = request.clone();
-                if !request.has_header("Connection") {
-                    request = request.header("Connection", "close");
-                }
-                let parser = ResponseParser::new(limits.max_http_head, limits.max_http_body);
-                let parser =
-                    if request.method == "HEAD" { parser.for_head_request() } else { parser };
-                (request.encode(&self.jar.header_for(&request.url)), String::new(), parser)
-            }
-        };
-        let deadline = now + self.config.timeouts.handshake;
-        self.phase = Phase::Exchanging {
-            stream,
-            exchange: Exchange::new(bytes, parser),
-            target,
-            key,
-            deadline,
-        };
-    }
-
-    fn on_response(&mut self, ctx: &mut Ctx<'_>, response: Response) -> Result<()> {
-        let Phase::Exchanging { mut stream, mut exchange, target, key, .. } =
-            std::mem::replace(&mut self.phase, Phase::Idle)
-        else {
-            return Ok(());
-        };
-        for c in response.headers_all("set-cookie") {
-            self.jar.store(target.url(), c);
-        }
-        let redirect = matches!(response.status, 301 | 302 | 303 | 307 | 308);
-        if redirect || !matches!(target, Target::WebSocket(_)) {
-            let _ = ctx.registry.deregister(stream.tcp_mut());
-            stream.shutdown();
-        }
-        if let (true, Some(location)) = (redirect, response.header("location")) {
-            return self.redirect(ctx, target, response.status, location.to_string());
-        }
-        match target {
-            Target::WebSocket(_) => self.open_link(ctx, stream, &mut exchange, &response, &key),
-            Target::Http(_) => {
-                let shared = &self.shared;
-                let state = shared.state();
-                let step =
-                    self.driver.on_http_response(response, &mut |kind, topic, payload| {
-                        shared.dispatch(&Event::new(kind, state, payload).with_topic(topic));
-                    })?;
-                self.take_step(ctx, step)
-            }
-        }
-    }
-
-    fn open_link(
+    /// Runs `f` on the driver with an [`Io`], then carries out what it asked for.
+    fn with_io(
         &mut self,
         ctx: &mut Ctx<'_>,
-        stream: Stream,
-        exchange: &mut Exchange,
-        response: &Response,
-        key: &str,
+        budget: usize,
+        f: impl FnOnce(&mut dyn Driver, &mut Io<'_>) -> Result<()>,
     ) -> Result<()> {
-        let protocol = handshake::validate(response, key, &self.config.subprotocols)?;
-        let link = Link::new(stream, exchange.take_leftover(), &self.config.limits, ctx.now);
-        self.phase = Phase::Open(link);
+        let (mut frames, mut opened, mut finished) = (Vec::new(), None, None);
+        {
+            let mut io = Io::new(ctx.now, &self.shared, &mut frames, &mut opened, &mut finished)
+                .with_budget(budget);
+            f(self.driver.as_mut(), &mut io)?;
+        }
+        self.write_frames(frames)?;
+        if let Some(detail) = opened {
+            self.opened(ctx, &detail)?;
+        }
+        self.flush()?;
+        if let Some((code, reason)) = finished {
+            self.close(ctx, code, &reason)?;
+        }
+        Ok(())
+    }
+
+    /// The driver reports the feed open: tell the host, then send what waited.
+    fn opened(&mut self, ctx: &mut Ctx<'_>, detail: &str) -> Result<()> {
         log::info!("session {}: open", self.shared.id);
-        self.set_state(SessionState::Open, protocol.as_deref().unwrap_or(""));
-        while let Some(m) = self.pending.pop_front() {
-            if let Phase::Open(link) = &mut self.phase {
-                link.write(m)?;
+        self.shared.transition(SessionState::Open, detail);
+        while let Some(b) = self.pending.pop_front() {
+            let budget = b.budget;
+            self.with_io(ctx, budget, |driver, io| driver.on_send(b.out, io))?;
+        }
+        Ok(())
+    }
+
+    fn write_frames(&mut self, frames: Vec<Frame>) -> Result<()> {
+        match &mut self.phase {
+            Phase::Open(link) | Phase::Closing { link, .. } => {
+                for (m, budget) in frames {
+                    link.write(m, budget)?;
+                }
+            }
+            _ => {
+                for (_, budget) in frames {
+                    self.shared.release_budget(budget);
+                }
             }
         }
         Ok(())
     }
 
-    fn redirect(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        target: Target,
-        status: u16,
-        location: String,
-    ) -> Result<()> {
-        self.redirects += 1;
-        if self.redirects > self.config.limits.max_redirects {
-            return Err(Error::new(ErrorCode::HttpRedirects, "too many redirects"));
+    /// Writes out what the link buffered; tells a waiting sender when the budget frees up.
+    fn flush(&mut self) -> Result<()> {
+        if let Phase::Open(link) | Phase::Closing { link, .. } = &mut self.phase {
+            if let Some(released) = link.flush()? {
+                if released > 0 && self.shared.release_budget(released) {
+                    let state = self.shared.state();
+                    self.emit(EventKind::Writable, state, b"");
+                }
+            }
         }
-        let next = target.url().join(&location)?;
-        log::info!("session {}: redirected to {next}", self.shared.id);
-        let target = match target {
-            Target::WebSocket(_) => {
-                let mut next = next;
-                next.scheme = if next.scheme.is_tls() { Scheme::Wss } else { Scheme::Ws };
-                Target::WebSocket(next)
-            }
-            Target::Http(mut request) => {
-                if matches!(request.url.scheme, Scheme::Https) && !next.scheme.is_tls() {
-                    return Err(Error::new(
-                        ErrorCode::HttpRedirects,
-                        "refusing a redirect from https to http",
-                    ));
-                }
-                if request.url.host != next.host {
-                    // Credentials are for the host they were given for.
-                    request.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("authorization"));
-                }
-                if status == 303 || ((status == 301 || status == 302) && request.method == "POST") {
-                    request.method = "GET".into();
-                    request.body.clear();
-                    request.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
-                }
-                request.url = next;
-                Target::Http(request)
-            }
-        };
-        self.connect(ctx, target)
+        Ok(())
     }
 
-    /// Reads, delivers and flushes on an open or closing link.
+    /// Reads, hands frames to the driver, writes its answers and flushes.
     fn pump(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
-        let shared = &self.shared;
-        let (link, closing) = match &mut self.phase {
-            Phase::Open(link) => (link, false),
-            Phase::Closing { link, .. } => (link, true),
+        let (shared, driver, pending) = (&self.shared, &mut self.driver, &mut self.pending);
+        let link = match &mut self.phase {
+            Phase::Open(link) | Phase::Closing { link, .. } => link,
             _ => return Ok(()),
         };
-        let state = if closing { SessionState::Closing } else { SessionState::Open };
-        let outcome = link.read(READ_BUDGET, ctx.now, &mut |m| {
-            match m {
-                Incoming::Text(t) => {
-                    shared.dispatch(&Event::new(EventKind::Message, state, t.as_bytes()))
+        let now = ctx.now;
+        let mut finished = None;
+        let outcome = link.read(READ_BUDGET, now, &mut |m| {
+            let mut frames = Vec::new();
+            let mut opened = None;
+            {
+                let mut io = Io::new(now, shared, &mut frames, &mut opened, &mut finished);
+                match m {
+                    Incoming::Text(t) => driver.on_text(t, &mut io)?,
+                    Incoming::Binary(b) => driver.on_binary(b, &mut io)?,
                 }
-                Incoming::Binary(b) => shared.dispatch(&Event::new(EventKind::Binary, state, b)),
             }
-            shared.take_handler_sends()
+            if let Some(detail) = opened {
+                shared.transition(SessionState::Open, &detail);
+                while let Some(b) = pending.pop_front() {
+                    send_through(driver.as_mut(), shared, b, now, &mut frames, &mut finished)?;
+                }
+            }
+            // What the handler sent while it ran goes out before the next frame is read.
+            for b in shared.take_handler_sends() {
+                match route(shared.state()) {
+                    Route::Deliver => {
+                        send_through(driver.as_mut(), shared, b, now, &mut frames, &mut finished)?
+                    }
+                    Route::Wait => pending.push_back(b),
+                    Route::Drop => dropped(shared, &b),
+                }
+            }
+            Ok(frames)
         })?;
-        if let Some(released) = link.flush()? {
-            if released > 0 && shared.release_budget(released) {
-                shared.dispatch(&Event::new(EventKind::Writable, state, b""));
-            }
-        }
+        self.flush()?;
         match outcome {
             ReadOutcome::Drained => {}
             ReadOutcome::Budget => self.more_to_read = true,
@@ -460,6 +337,9 @@ impl SessionCore {
                 return Ok(());
             }
         }
+        if let Some((code, reason)) = finished {
+            return self.close(ctx, code, &reason);
+        }
         if let Phase::Open(link) = &self.phase {
             if link.peer_closed() {
                 let Phase::Open(link) = std::mem::replace(&mut self.phase, Phase::Idle) else {
@@ -467,14 +347,14 @@ impl SessionCore {
                 };
                 let deadline = ctx.now + self.config.timeouts.close;
                 self.phase = Phase::Closing { link, deadline };
-                self.set_state(SessionState::Closing, "");
+                self.shared.transition(SessionState::Closing, "");
             }
         }
         Ok(())
     }
 
-    /// Writes (or queues, before the link is open) what this session's own handler sent
-    /// during the stimulus just handled. The loop calls it after every stimulus.
+    /// Sends what this session's own handler sent during the stimulus just handled (the
+    /// loop calls it after every stimulus).
     pub fn send_from_handler(&mut self, ctx: &mut Ctx<'_>) {
         // Writing may raise `Writable`, whose handler may send more: until none are left.
         loop {
@@ -482,10 +362,12 @@ impl SessionCore {
             if sends.is_empty() {
                 return;
             }
-            for m in sends {
-                if let Err(e) = self.send(m) {
+            for b in sends {
+                if let Err(e) = self.host_send(ctx, b) {
                     self.fail(ctx, e);
-                    self.shared.take_handler_sends();
+                    for b in self.shared.take_handler_sends() {
+                        self.shared.release_budget(b.budget);
+                    }
                     return;
                 }
             }
@@ -495,7 +377,7 @@ impl SessionCore {
     /// A command from the host.
     pub fn on_command(&mut self, ctx: &mut Ctx<'_>, cmd: Command) {
         let result = match cmd {
-            Command::Send(m) => self.send(m),
+            Command::Send(b) => self.host_send(ctx, b),
             Command::Close(code, reason) => self.close(ctx, code, &reason),
         };
         if let Err(e) = result {
@@ -503,29 +385,22 @@ impl SessionCore {
         }
     }
 
-    fn send(&mut self, m: Message) -> Result<()> {
-        match &mut self.phase {
-            Phase::Open(link) => {
-                link.write(m)?;
-                if let Some(released) = link.flush()? {
-                    if released > 0 && self.shared.release_budget(released) {
-                        self.emit(EventKind::Writable, SessionState::Open, b"");
-                    }
-                }
+    fn host_send(&mut self, ctx: &mut Ctx<'_>, b: Budgeted) -> Result<()> {
+        let open_link = matches!(self.phase, Phase::Open(_));
+        match route(self.shared.state()) {
+            Route::Deliver if open_link => {
+                let budget = b.budget;
+                self.with_io(ctx, budget, |driver, io| driver.on_send(b.out, io))
             }
-            Phase::Idle | Phase::Connecting { .. } | Phase::Exchanging { .. } => {
-                self.pending.push_back(m)
+            Route::Deliver | Route::Drop => {
+                dropped(&self.shared, &b);
+                Ok(())
             }
-            Phase::Closing { .. } | Phase::Closed => {
-                let len = message_len(&m);
-                log::warn!(
-                    "session {}: a {len}-byte message was not sent: the session is closing",
-                    self.shared.id
-                );
-                self.shared.release_budget(len);
+            Route::Wait => {
+                self.pending.push_back(b);
+                Ok(())
             }
         }
-        Ok(())
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> Result<()> {
@@ -534,7 +409,7 @@ impl SessionCore {
                 link.close(code, reason)?;
                 self.phase =
                     Phase::Closing { link, deadline: ctx.now + self.config.timeouts.close };
-                self.set_state(SessionState::Closing, "");
+                self.shared.transition(SessionState::Closing, "");
             }
             Phase::Closing { link, deadline } => self.phase = Phase::Closing { link, deadline },
             Phase::Closed => self.phase = Phase::Closed,
@@ -550,13 +425,25 @@ impl SessionCore {
     /// A deadline may have passed.
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        let keepalive = self.driver.websocket_keepalive();
+        let driver_due = self.driver.deadline().is_some_and(|d| now >= d);
         let result = match &mut self.phase {
             Phase::Connecting { connector, .. } => connector.on_timeout(ctx.registry, now),
             Phase::Exchanging { deadline, .. } if now >= *deadline => Err(Error::new(
                 ErrorCode::Timeout,
                 format!("the HTTP response took longer than {:?}", self.config.timeouts.handshake),
             )),
-            Phase::Open(link) => link.keepalive(&self.config.timeouts, now).map(|_| ()),
+            Phase::Open(link) => {
+                let ping = if keepalive {
+                    link.keepalive(&self.config.timeouts, now).map(|_| ())
+                } else {
+                    Ok(())
+                };
+                match ping {
+                    Ok(()) if driver_due => self.with_io(ctx, 0, |driver, io| driver.on_timer(io)),
+                    other => other,
+                }
+            }
             Phase::Closing { link, deadline } if now >= *deadline => {
                 if let Some((code, reason)) = link.peer_close() {
                     // Both close frames were exchanged; only the TCP close is missing,
@@ -584,7 +471,17 @@ impl SessionCore {
         match &self.phase {
             Phase::Connecting { connector, .. } => Some(connector.deadline()),
             Phase::Exchanging { deadline, .. } | Phase::Closing { deadline, .. } => Some(*deadline),
-            Phase::Open(link) => link.keepalive_deadline(&self.config.timeouts),
+            Phase::Open(link) => {
+                let ping = if self.driver.websocket_keepalive() {
+                    link.keepalive_deadline(&self.config.timeouts)
+                } else {
+                    None
+                };
+                match (ping, self.driver.deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             Phase::Idle | Phase::Closed => None,
         }
     }
@@ -596,28 +493,33 @@ impl SessionCore {
             .dispatch(&Event::new(EventKind::Error, state, e.message.as_bytes()).with_error(e));
     }
 
+    fn drop_pending(&mut self) {
+        for b in self.pending.drain(..) {
+            self.shared.release_budget(b.budget);
+        }
+        self.shared.clear_budget();
+    }
+
     /// Ends the session on an error: error event, then the closed state.
     pub fn fail(&mut self, ctx: &mut Ctx<'_>, e: Error) {
         self.teardown(ctx);
         self.emit_error(&e);
         self.phase = Phase::Closed;
-        self.pending.clear();
-        self.shared.clear_budget();
-        self.set_state(SessionState::Closed, "");
+        self.drop_pending();
+        self.shared.transition(SessionState::Closed, "");
     }
 
     /// Ends the session after a close: close event, then the closed state.
     fn finish(&mut self, ctx: &mut Ctx<'_>, code: u16, reason: &str) {
         self.teardown(ctx);
         self.phase = Phase::Closed;
-        self.pending.clear();
-        self.shared.clear_budget();
+        self.drop_pending();
         log::info!("session {}: closed ({code})", self.shared.id);
         let state = self.shared.state();
         self.shared.dispatch(
             &Event::new(EventKind::Close, state, reason.as_bytes()).with_close_code(code),
         );
-        self.set_state(SessionState::Closed, "");
+        self.shared.transition(SessionState::Closed, "");
     }
 
     /// Releases the socket, whatever the phase.

@@ -1,10 +1,11 @@
 //! The part of a session that other threads touch: handler slot, state, send budget.
 
+use super::command::Budgeted;
+use crate::config::Protocol;
 use crate::event::{Event, SessionState};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use tungstenite::Message;
 
 /// A session's event handler. Runs on the loop thread only.
 pub type Handler = Box<dyn FnMut(&Event<'_>) + Send>;
@@ -18,6 +19,8 @@ thread_local! {
 pub struct SessionShared {
     /// Unique across all loops of the process; also the poll token.
     pub id: u64,
+    /// The protocol the session speaks (for checks made on the caller's thread).
+    pub protocol: Protocol,
     handler: Mutex<Option<Handler>>,
     released: AtomicBool,
     state: AtomicU32,
@@ -27,7 +30,7 @@ pub struct SessionShared {
     /// Messages this session's own handler sent while it ran on the loop thread. The loop
     /// writes them as soon as the handler returns, before it reads another frame, so an
     /// answer goes out ahead of a close or failure that follows in the same read pass.
-    handler_sends: Mutex<Vec<Message>>,
+    handler_sends: Mutex<Vec<Budgeted>>,
     /// Whether `handler_sends` may be non-empty: keeps the per-message check lock-free.
     has_handler_sends: AtomicBool,
 }
@@ -38,9 +41,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionShared {
-    pub(crate) fn new(id: u64, handler: Handler, max_queued: usize) -> SessionShared {
+    pub(crate) fn new(
+        id: u64,
+        protocol: Protocol,
+        handler: Handler,
+        max_queued: usize,
+    ) -> SessionShared {
         SessionShared {
             id,
+            protocol,
             handler: Mutex::new(Some(handler)),
             released: AtomicBool::new(false),
             state: AtomicU32::new(SessionState::Connecting as u32),
@@ -58,13 +67,13 @@ impl SessionShared {
     }
 
     /// Keeps a message sent from inside this session's handler (budget already reserved).
-    pub(crate) fn push_handler_send(&self, m: Message) {
+    pub(crate) fn push_handler_send(&self, m: Budgeted) {
         lock(&self.handler_sends).push(m);
         self.has_handler_sends.store(true, Ordering::Release);
     }
 
     /// The messages the handler sent since the last call, in order.
-    pub(crate) fn take_handler_sends(&self) -> Vec<Message> {
+    pub(crate) fn take_handler_sends(&self) -> Vec<Budgeted> {
         if !self.has_handler_sends.swap(false, Ordering::AcqRel) {
             return Vec::new();
         }
@@ -78,6 +87,16 @@ impl SessionShared {
 
     pub(crate) fn set_state(&self, s: SessionState) {
         self.state.store(s as u32, Ordering::Release);
+    }
+
+    /// Moves to `state` and tells the handler, unless already there. `detail` is the
+    /// event payload (the state name when empty).
+    pub(crate) fn transition(&self, state: SessionState, detail: &str) {
+        if self.state() != state {
+            self.set_state(state);
+            let payload = if detail.is_empty() { state.name() } else { detail };
+            self.dispatch(&Event::new(crate::event::EventKind::State, state, payload.as_bytes()));
+        }
     }
 
     /// Whether the host released its handle.

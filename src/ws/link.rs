@@ -21,6 +21,9 @@ pub enum ReadOutcome {
     Closed(u16, String),
 }
 
+/// Frames to write in answer to a message, each with the send budget it returns.
+pub type Answers = Vec<(Message, usize)>;
+
 /// One received data message.
 pub enum Incoming<'a> {
     /// Text (valid UTF-8).
@@ -116,7 +119,7 @@ impl Link {
         &mut self,
         budget: usize,
         now: Instant,
-        on_message: &mut dyn FnMut(Incoming<'_>) -> Vec<Message>,
+        on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
         let mut delivered = 0;
         let mut got_any = false;
@@ -131,14 +134,14 @@ impl Link {
                         Message::Text(t) => {
                             delivered += 1;
                             let answers = on_message(Incoming::Text(t.as_str()));
-                            if let Err(e) = self.write_all(answers) {
+                            if let Err(e) = answers.and_then(|a| self.write_all(a)) {
                                 break Err(e);
                             }
                         }
                         Message::Binary(b) => {
                             delivered += 1;
                             let answers = on_message(Incoming::Binary(&b));
-                            if let Err(e) = self.write_all(answers) {
+                            if let Err(e) = answers.and_then(|a| self.write_all(a)) {
                                 break Err(e);
                             }
                         }
@@ -183,17 +186,14 @@ impl Link {
         outcome
     }
 
-    fn write_all(&mut self, messages: Vec<Message>) -> Result<()> {
-        messages.into_iter().try_for_each(|m| self.write(m))
+    fn write_all(&mut self, messages: Answers) -> Result<()> {
+        messages.into_iter().try_for_each(|(m, budget)| self.write(m, budget))
     }
 
-    /// Queues a data message; the caller already checked the send budget.
-    pub fn write(&mut self, msg: Message) -> Result<()> {
-        let len = match &msg {
-            Message::Text(t) => t.len(),
-            Message::Binary(b) => b.len(),
-            _ => 0,
-        };
+    /// Queues a frame; `budget` is the send budget it returns once flushed (the host's
+    /// bytes it carries; 0 for frames the library makes itself).
+    pub fn write(&mut self, msg: Message, budget: usize) -> Result<()> {
+        let len = budget;
         match self.ctx.write(&mut self.stream, msg) {
             Ok(()) => {}
             Err(e) => {
