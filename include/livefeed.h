@@ -30,6 +30,11 @@
 
 
 /**
+ * Most binary attachments one packet may announce (each is buffered until complete).
+ */
+#define MAX_ATTACHMENTS 256
+
+/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0
@@ -275,6 +280,17 @@ enum lf_kind
    * The send buffer drained after `send` reported back-pressure: sending may resume.
    */
   LF_KIND_WRITABLE = 5,
+  /**
+   * A named event (Socket.IO event, vendor resource update): [`Event::topic`] names it,
+   * the payload is JSON (for Socket.IO the array of arguments).
+   */
+  LF_KIND_EVENT = 6,
+  /**
+   * The answer to an emit that asked for an acknowledgement: [`Event::ack_id`] says
+   * which; the payload is the JSON array of arguments, or the event carries an error
+   * (`Timeout`) when no answer came in time.
+   */
+  LF_KIND_ACK = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

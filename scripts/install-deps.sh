@@ -11,6 +11,8 @@ command -v nm >/dev/null || missing+=(binutils)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -19,5 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ -f tests/peers/requirements.txt ]; then
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/peers/requirements.txt
+fi
+# The real socket.io servers (2.x and 4.x), pinned by package-lock.json.
+if [ -f tests/peers/socketio/package-lock.json ]; then
+  npm ci --prefix tests/peers/socketio --no-audit --no-fund --loglevel=error
 fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true

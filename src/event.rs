@@ -136,19 +136,16 @@ impl<'a> Event<'a> {
         }
     }
 
-    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
     pub(crate) fn with_namespace(mut self, namespace: &'a str) -> Self {
         self.namespace = namespace;
         self
     }
 
-    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
     pub(crate) fn with_ack_id(mut self, id: u64) -> Self {
         self.ack_id = id;
         self
     }
 
-    #[allow(dead_code)] // used by the Socket.IO driver (next commit)
     pub(crate) fn with_attachments(mut self, attachments: &'a [Vec<u8>]) -> Self {
         self.attachments = attachments;
         self

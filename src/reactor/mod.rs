@@ -8,11 +8,12 @@
 
 mod timers;
 
+use crate::config::Protocol;
 use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, SessionState};
 use crate::net::Resolver;
-use crate::session::command::{Budgeted, Command, Outbound};
+use crate::session::command::{Budgeted, Command, Emit, Outbound};
 use crate::session::driver::Driver;
 use crate::session::shared::SessionShared;
 use crate::session::{self, Ctx, ResolvedSink, SessionCore};
@@ -411,6 +412,26 @@ impl Core {
     }
 }
 
+fn check_namespace(namespace: &str) -> Result<()> {
+    if !namespace.starts_with('/') || namespace.contains([',', '?']) {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            "a namespace starts with `/` and has no `,` or `?`",
+        ));
+    }
+    Ok(())
+}
+
+fn check_args(args: &str, attachments: usize) -> Result<()> {
+    let value: serde_json::Value = serde_json::from_str(args)
+        .map_err(|e| Error::new(ErrorCode::InvalidParameter, format!("args are not JSON: {e}")))?;
+    if !value.is_array() {
+        return Err(Error::new(ErrorCode::InvalidParameter, "args must be a JSON array"));
+    }
+    crate::socketio::packet::check_placeholders(&value, attachments)
+        .map_err(|e| Error::new(ErrorCode::InvalidParameter, e.message))
+}
+
 /// Valid close codes for an application to send (RFC 6455 §7.4).
 fn sendable_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
@@ -472,6 +493,98 @@ impl Session {
     /// Queues a binary message. Any thread. Fails with `Backpressure` when the send buffer is full.
     pub fn send_binary(&self, data: &[u8]) -> Result<()> {
         self.send(data.len(), || Outbound::Message(Message::binary(data.to_vec())))
+    }
+
+    fn socketio_only(&self) -> Result<()> {
+        if self.shared.protocol != Protocol::SocketIo {
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                "only Socket.IO sessions have namespaces, emits and acknowledgements",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Emits a Socket.IO event on `namespace` (`"/"` for the main one). `args` is a JSON
+    /// array of arguments; placeholders `{"_placeholder":true,"num":i}` in it mark where
+    /// `attachments[i]` goes. With `ack_timeout`, the server is asked to acknowledge: an
+    /// `Ack` event with the returned id follows, carrying the answer or a `Timeout` error.
+    /// Returns the acknowledgement id (0 when none was asked for). Any thread.
+    pub fn emit(
+        &self,
+        namespace: &str,
+        event: &str,
+        args: &str,
+        attachments: &[&[u8]],
+        ack_timeout: Option<Duration>,
+    ) -> Result<u64> {
+        self.socketio_only()?;
+        check_namespace(namespace)?;
+        const RESERVED: [&str; 6] = [
+            "connect",
+            "connect_error",
+            "disconnect",
+            "disconnecting",
+            "newListener",
+            "removeListener",
+        ];
+        if event.is_empty() || RESERVED.contains(&event) {
+            return Err(Error::new(ErrorCode::InvalidParameter, "empty or reserved event name"));
+        }
+        check_args(args, attachments.len())?;
+        let ack = ack_timeout.map(|t| (self.shared.next_ack_id(), t));
+        let budget = event.len() + args.len() + attachments.iter().map(|a| a.len()).sum::<usize>();
+        self.send(budget, || {
+            Outbound::Emit(Emit {
+                namespace: namespace.to_string(),
+                event: event.to_string(),
+                args: args.to_string(),
+                attachments: attachments.iter().map(|a| a.to_vec()).collect(),
+                ack,
+            })
+        })?;
+        Ok(ack.map_or(0, |(id, _)| id))
+    }
+
+    /// Answers an acknowledgement the server asked for: `id` is the event's
+    /// [`Event::ack_id`]. `args` and `attachments` as for [`Session::emit`]. Any thread.
+    pub fn ack(&self, namespace: &str, id: u64, args: &str, attachments: &[&[u8]]) -> Result<()> {
+        self.socketio_only()?;
+        check_namespace(namespace)?;
+        if id == 0 {
+            return Err(Error::new(ErrorCode::InvalidParameter, "0 is not an acknowledgement id"));
+        }
+        check_args(args, attachments.len())?;
+        let budget = args.len() + attachments.iter().map(|a| a.len()).sum::<usize>();
+        self.send(budget, || Outbound::Ack {
+            namespace: namespace.to_string(),
+            id,
+            args: args.to_string(),
+            attachments: attachments.iter().map(|a| a.to_vec()).collect(),
+        })
+    }
+
+    /// Joins another Socket.IO namespace, with an optional JSON auth object (revision 5).
+    /// A `connect` event (or an `Error` event with `Auth`) follows. Any thread.
+    pub fn join(&self, namespace: &str, auth: Option<&str>) -> Result<()> {
+        self.socketio_only()?;
+        check_namespace(namespace)?;
+        if let Some(a) = auth {
+            if !serde_json::from_str::<serde_json::Value>(a).is_ok_and(|v| v.is_object()) {
+                return Err(Error::new(ErrorCode::InvalidParameter, "auth must be a JSON object"));
+            }
+        }
+        self.send(0, || Outbound::Join {
+            namespace: namespace.to_string(),
+            auth: auth.map(str::to_string),
+        })
+    }
+
+    /// Leaves a Socket.IO namespace. Any thread.
+    pub fn leave(&self, namespace: &str) -> Result<()> {
+        self.socketio_only()?;
+        check_namespace(namespace)?;
+        self.send(0, || Outbound::Leave { namespace: namespace.to_string() })
     }
 
     /// Starts the close handshake with `code` (1000, 1001–1003, 1007–1011 or 3000–4999) and a

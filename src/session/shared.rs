@@ -33,6 +33,8 @@ pub struct SessionShared {
     handler_sends: Mutex<Vec<Budgeted>>,
     /// Whether `handler_sends` may be non-empty: keeps the per-message check lock-free.
     has_handler_sends: AtomicBool,
+    /// Next acknowledgement id for emits that want one.
+    next_ack: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,7 +60,13 @@ impl SessionShared {
             wants_writable: AtomicBool::new(false),
             handler_sends: Mutex::new(Vec::new()),
             has_handler_sends: AtomicBool::new(false),
+            next_ack: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+
+    /// A fresh, nonzero acknowledgement id.
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.next_ack.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Whether the caller is this session's handler, running on the loop thread.

@@ -1,20 +1,513 @@
-//! The Socket.IO session driver (filled in next).
+//! The Socket.IO session driver, over the Engine.IO WebSocket transport.
+//!
+//! Version selection: the client asks for `EIO=4` (or what the `eio` option forces) and
+//! reads the server's revision from its open packet: only revision 4 servers send
+//! `maxPayload`. An engine.io 3 server ignores the `EIO` parameter and speaks revision 3,
+//! so one connection suffices for both (PROTOCOLS.md §2.5 suggests probing EIO=3 first;
+//! reading the open packet avoids the extra round trip).
+//!
+//! Options (`SessionConfig::options`): `namespace` (default: the URL path, else `/`),
+//! `auth` (JSON object for the namespace connect, revision 5), `path` (default
+//! `/socket.io/`), `query` (extra `k=v&...`), `eio` (`3`, `4` or `auto`), `transport`
+//! (`websocket`; long-polling is not implemented yet).
 
+use super::packet::{Kind, Packet, check_placeholders};
 use crate::config::SessionConfig;
+use crate::engineio::codec::{self, OpenInfo, PacketType, Version};
+use crate::engineio::heartbeat::{Beat, Heartbeat};
 use crate::error::{Error, ErrorCode, Result};
+use crate::event::{Event, EventKind};
+use crate::session::command::{Emit, Outbound};
+use crate::session::driver::{Driver, Io, Step};
+use crate::url::{Scheme, Url};
+use serde_json::Value;
+use std::time::Instant;
+use tungstenite::Message;
 
-/// Placeholder.
-pub struct SocketIoDriver;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Membership {
+    Joining,
+    Joined,
+}
+
+struct Namespace {
+    name: String,
+    auth: Option<String>,
+    state: Membership,
+}
+
+struct PendingAck {
+    id: u64,
+    namespace: String,
+    deadline: Instant,
+}
+
+/// A binary packet waiting for its attachments.
+struct Partial {
+    packet: Packet,
+    buffers: Vec<Vec<u8>>,
+}
+
+/// Drives a session as a Socket.IO client.
+pub struct SocketIoDriver {
+    url: Url,
+    forced: Option<Version>,
+    version: Version,
+    primary: String,
+    namespaces: Vec<Namespace>,
+    heartbeat: Option<Heartbeat>,
+    acks: Vec<PendingAck>,
+    partial: Option<Partial>,
+    reported_open: bool,
+    /// Revision 4 servers join every client to `/` unasked; a later join of `/` is then
+    /// answered at once.
+    root_joined: bool,
+}
+
+fn protocol_error(why: impl Into<String>) -> Error {
+    Error::new(ErrorCode::Protocol, why.into())
+}
+
+/// Splices `["event", args...]` from an event name and a JSON array text (already checked).
+fn event_array(event: &str, args: &str) -> String {
+    let inner = args.trim();
+    let inner = inner.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or("").trim();
+    let name = Value::String(event.to_string()).to_string();
+    if inner.is_empty() { format!("[{name}]") } else { format!("[{name},{inner}]") }
+}
 
 impl SocketIoDriver {
-    /// Not yet.
-    pub fn new(_config: &SessionConfig) -> Result<SocketIoDriver> {
-        Err(Error::new(ErrorCode::NotSupported, "protocol `socketio` is not supported yet"))
+    /// Reads the options; fails on a bad URL or an unsupported choice.
+    pub fn new(config: &SessionConfig) -> Result<SocketIoDriver> {
+        let bad = |why: &str| Error::new(ErrorCode::InvalidParameter, why.to_string());
+        let mut url = Url::parse(&config.url)?;
+        let namespace = match config.option("namespace") {
+            Some(ns) => ns.to_string(),
+            None if url.path() != "/" => url.path().trim_end_matches('/').to_string(),
+            None => "/".to_string(),
+        };
+        if !namespace.starts_with('/') || namespace.contains([',', '?']) {
+            return Err(bad("a namespace starts with `/` and has no `,` or `?`"));
+        }
+        let forced = match config.option("eio").unwrap_or("auto") {
+            "auto" => None,
+            "3" => Some(Version::V3),
+            "4" => Some(Version::V4),
+            _ => return Err(bad("option `eio` is 3, 4 or auto")),
+        };
+        match config.option("transport").unwrap_or("websocket") {
+            "websocket" => {}
+            "polling" => {
+                return Err(Error::new(
+                    ErrorCode::NotSupported,
+                    "the long-polling transport is not implemented yet",
+                ));
+            }
+            _ => return Err(bad("option `transport` is websocket or polling")),
+        }
+        let auth = config.option("auth").map(str::to_string);
+        if let Some(a) = &auth {
+            if !serde_json::from_str::<Value>(a).is_ok_and(|v| v.is_object()) {
+                return Err(bad("option `auth` must be a JSON object"));
+            }
+        }
+        let path = config.option("path").unwrap_or("/socket.io/");
+        let query = url.target.split_once('?').map(|(_, q)| q.to_string());
+        let mut target =
+            format!("{}?EIO={}&transport=websocket", path, forced.unwrap_or(Version::V4).query());
+        for extra in [query.as_deref(), config.option("query")].into_iter().flatten() {
+            if !extra.is_empty() {
+                target.push('&');
+                target.push_str(extra.trim_start_matches('?'));
+            }
+        }
+        url.scheme = if url.scheme.is_tls() { Scheme::Wss } else { Scheme::Ws };
+        url.target = target;
+        Ok(SocketIoDriver {
+            url,
+            forced,
+            version: forced.unwrap_or(Version::V4),
+            primary: namespace.clone(),
+            namespaces: vec![Namespace { name: namespace, auth, state: Membership::Joining }],
+            heartbeat: None,
+            acks: Vec::new(),
+            partial: None,
+            reported_open: false,
+            root_joined: false,
+        })
+    }
+
+    /// Revision 5 (Engine.IO 4) connects every namespace explicitly; revision 4 joins `/`
+    /// by itself.
+    fn connect_packet(&self, ns: &Namespace) -> Option<String> {
+        if self.version == Version::V3 && ns.name == "/" {
+            return None;
+        }
+        let p = Packet::new(Kind::Connect, &ns.name);
+        let auth = if self.version == Version::V4 { ns.auth.as_deref() } else { None };
+        Some(codec::encode_text(PacketType::Message, &p.encode_with_raw(auth)))
+    }
+
+    fn on_engine_open(&mut self, json: &str, io: &mut Io<'_>) -> Result<()> {
+        if self.heartbeat.is_some() {
+            return Err(protocol_error("a second Engine.IO open packet"));
+        }
+        let info = OpenInfo::parse(json)?;
+        self.version = self.forced.unwrap_or(info.version());
+        log::debug!(
+            "Engine.IO revision {} (ping every {:?}, timeout {:?})",
+            self.version.query(),
+            info.ping_interval,
+            info.ping_timeout
+        );
+        self.heartbeat = Some(Heartbeat::new(self.version, &info, io.now));
+        let connects: Vec<String> =
+            self.namespaces.iter().filter_map(|ns| self.connect_packet(ns)).collect();
+        for c in connects {
+            io.send(Message::text(c));
+        }
+        Ok(())
+    }
+
+    fn on_socketio(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
+        let packet = Packet::decode(text)?;
+        if self.partial.is_some() {
+            return Err(protocol_error("a packet arrived while attachments were expected"));
+        }
+        if packet.kind.is_binary() && packet.attachments > 0 {
+            self.partial = Some(Partial { packet, buffers: Vec::new() });
+            return Ok(());
+        }
+        self.deliver(packet, &[], io)
+    }
+
+    fn on_attachment(&mut self, data: Vec<u8>, io: &mut Io<'_>) -> Result<()> {
+        let mut partial =
+            self.partial.take().ok_or_else(|| protocol_error("a binary frame nobody announced"))?;
+        partial.buffers.push(data);
+        if partial.buffers.len() < partial.packet.attachments {
+            self.partial = Some(partial);
+            return Ok(());
+        }
+        self.deliver(partial.packet, &partial.buffers, io)
+    }
+
+    fn namespace_mut(&mut self, name: &str) -> Option<&mut Namespace> {
+        self.namespaces.iter_mut().find(|n| n.name == name)
+    }
+
+    fn deliver(&mut self, packet: Packet, buffers: &[Vec<u8>], io: &mut Io<'_>) -> Result<()> {
+        if let (true, Some(data)) = (packet.kind.is_binary(), &packet.data) {
+            check_placeholders(data, packet.attachments)?;
+        }
+        let state = io.state();
+        let nsp = packet.nsp.as_str();
+        match packet.kind {
+            Kind::Connect => {
+                let Some(ns) = self.namespace_mut(nsp) else {
+                    self.root_joined |= nsp == "/";
+                    log::debug!("joined namespace {nsp} that was not asked for");
+                    return Ok(());
+                };
+                ns.state = Membership::Joined;
+                let data = packet.data.as_ref().map_or("{}".to_string(), Value::to_string);
+                io.emit(
+                    &Event::new(EventKind::Event, state, data.as_bytes())
+                        .with_topic("connect")
+                        .with_namespace(nsp),
+                );
+                if nsp == self.primary && !self.reported_open {
+                    self.reported_open = true;
+                    let primary = self.primary.clone();
+                    io.open(&primary);
+                }
+            }
+            Kind::Disconnect => {
+                self.namespaces.retain(|n| n.name != nsp);
+                io.emit(
+                    &Event::new(EventKind::Event, state, b"[]")
+                        .with_topic("disconnect")
+                        .with_namespace(nsp),
+                );
+                if nsp == self.primary {
+                    io.finish(1000, "the server disconnected the namespace");
+                }
+            }
+            Kind::Event | Kind::BinaryEvent => {
+                let Some(Value::Array(mut args)) = packet.data else {
+                    return Err(protocol_error("an event without arguments"));
+                };
+                let name = match args.remove(0) {
+                    Value::String(s) => s,
+                    _ => return Err(protocol_error("an event name that is not a string")),
+                };
+                let payload = Value::Array(args).to_string();
+                // Handles are nonzero: the server's ids start at 0.
+                let handle = packet.id.map_or(0, |id| id + 1);
+                io.emit(
+                    &Event::new(EventKind::Event, state, payload.as_bytes())
+                        .with_topic(&name)
+                        .with_namespace(nsp)
+                        .with_ack_id(handle)
+                        .with_attachments(buffers),
+                );
+            }
+            Kind::Ack | Kind::BinaryAck => {
+                let id = packet.id.unwrap_or(0);
+                let Some(pos) = self.acks.iter().position(|a| a.id == id) else {
+                    let e = protocol_error(format!("an acknowledgement for unknown id {id}"));
+                    log::warn!("{e}");
+                    io.emit(
+                        &Event::new(EventKind::Error, state, e.message.as_bytes()).with_error(&e),
+                    );
+                    return Ok(());
+                };
+                self.acks.remove(pos);
+                let payload = packet.data.as_ref().map_or("[]".to_string(), Value::to_string);
+                io.emit(
+                    &Event::new(EventKind::Ack, state, payload.as_bytes())
+                        .with_namespace(nsp)
+                        .with_ack_id(id)
+                        .with_attachments(buffers),
+                );
+            }
+            Kind::ConnectError => {
+                let message = packet.error_message();
+                let e = Error::new(
+                    ErrorCode::Auth,
+                    format!("joining namespace {nsp} was refused: {message}"),
+                );
+                if nsp == self.primary && !self.reported_open {
+                    return Err(e);
+                }
+                self.namespaces.retain(|n| n.name != nsp);
+                io.emit(
+                    &Event::new(EventKind::Error, state, e.message.as_bytes())
+                        .with_error(&e)
+                        .with_namespace(nsp),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn send_packet(
+        &self,
+        packet: &Packet,
+        json: Option<&str>,
+        attachments: Vec<Vec<u8>>,
+        io: &mut Io<'_>,
+    ) {
+        io.send(Message::text(codec::encode_text(
+            PacketType::Message,
+            &packet.encode_with_raw(json),
+        )));
+        for a in attachments {
+            io.send(Message::binary(codec::encode_binary(&a, self.version)));
+        }
+    }
+
+    fn emit(&mut self, e: Emit, io: &mut Io<'_>) {
+        let binary = !e.attachments.is_empty();
+        let mut p = Packet::new(if binary { Kind::BinaryEvent } else { Kind::Event }, &e.namespace);
+        p.attachments = e.attachments.len();
+        if let Some((id, timeout)) = e.ack {
+            p.id = Some(id);
+            self.acks.push(PendingAck {
+                id,
+                namespace: e.namespace.clone(),
+                deadline: io.now + timeout,
+            });
+        }
+        let json = event_array(&e.event, &e.args);
+        self.send_packet(&p, Some(&json), e.attachments, io);
     }
 }
 
-impl crate::session::driver::Driver for SocketIoDriver {
-    fn start(&mut self, _config: &SessionConfig) -> Result<crate::session::driver::Step> {
-        Err(Error::new(ErrorCode::NotSupported, "protocol `socketio` is not supported yet"))
+impl Driver for SocketIoDriver {
+    fn start(&mut self, _config: &SessionConfig) -> Result<Step> {
+        // A new connection is a new Engine.IO session: every namespace joins again.
+        self.heartbeat = None;
+        self.partial = None;
+        self.acks.clear();
+        self.reported_open = false;
+        self.root_joined = false;
+        for ns in &mut self.namespaces {
+            ns.state = Membership::Joining;
+        }
+        Ok(Step::WebSocket(self.url.clone()))
+    }
+
+    fn on_open(&mut self, _subprotocol: &str, _io: &mut Io<'_>) -> Result<()> {
+        Ok(()) // the feed opens when the namespace is joined
+    }
+
+    fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
+        let codec::Packet::Text(kind, data) = codec::decode_text(text)? else {
+            return Err(protocol_error("unexpected Engine.IO packet"));
+        };
+        if let Some(hb) = &mut self.heartbeat {
+            hb.on_packet(io.now);
+        } else if kind != PacketType::Open {
+            return Err(protocol_error("Engine.IO traffic before the open packet"));
+        }
+        match kind {
+            PacketType::Open => self.on_engine_open(&data, io),
+            PacketType::Ping => {
+                io.send(Message::text(codec::encode_text(PacketType::Pong, &data)));
+                Ok(())
+            }
+            PacketType::Pong => {
+                if let Some(hb) = &mut self.heartbeat {
+                    hb.on_pong();
+                }
+                Ok(())
+            }
+            PacketType::Message => self.on_socketio(&data, io),
+            PacketType::Close => {
+                io.finish(1000, "the server closed the Engine.IO session");
+                Ok(())
+            }
+            PacketType::Upgrade | PacketType::Noop => Ok(()),
+        }
+    }
+
+    fn on_binary(&mut self, data: &[u8], io: &mut Io<'_>) -> Result<()> {
+        match codec::decode_binary(data, self.version)? {
+            codec::Packet::Binary(b) => self.on_attachment(b, io),
+            codec::Packet::Text(..) => Err(protocol_error("unexpected Engine.IO packet")),
+        }
+    }
+
+    fn on_send(&mut self, out: Outbound, io: &mut Io<'_>) -> Result<()> {
+        match out {
+            Outbound::Emit(e) => self.emit(e, io),
+            Outbound::Message(Message::Text(t)) => {
+                let args = Value::Array(vec![Value::String(t.as_str().to_string())]).to_string();
+                let e = Emit {
+                    namespace: self.primary.clone(),
+                    event: "message".into(),
+                    args,
+                    attachments: vec![],
+                    ack: None,
+                };
+                self.emit(e, io);
+            }
+            Outbound::Message(Message::Binary(b)) => {
+                let e = Emit {
+                    namespace: self.primary.clone(),
+                    event: "message".into(),
+                    args: r#"[{"_placeholder":true,"num":0}]"#.into(),
+                    attachments: vec![b.to_vec()],
+                    ack: None,
+                };
+                self.emit(e, io);
+            }
+            Outbound::Message(_) => {}
+            Outbound::Ack { namespace, id, args, attachments } => {
+                let binary = !attachments.is_empty();
+                let mut p =
+                    Packet::new(if binary { Kind::BinaryAck } else { Kind::Ack }, &namespace);
+                p.id = Some(id.saturating_sub(1)); // handles are the server's id + 1
+                p.attachments = attachments.len();
+                self.send_packet(&p, Some(args.trim()), attachments, io);
+            }
+            Outbound::Join { namespace, auth } => {
+                if self.namespaces.iter().any(|n| n.name == namespace) {
+                    return Ok(());
+                }
+                let mut ns = Namespace { name: namespace, auth, state: Membership::Joining };
+                match self.connect_packet(&ns) {
+                    Some(c) => io.send(Message::text(c)),
+                    None if self.root_joined => {
+                        ns.state = Membership::Joined;
+                        io.emit(
+                            &Event::new(EventKind::Event, io.state(), b"{}")
+                                .with_topic("connect")
+                                .with_namespace("/"),
+                        );
+                    }
+                    None => {} // the server's own join of `/` is still to come
+                }
+                self.namespaces.push(ns);
+            }
+            Outbound::Leave { namespace } => {
+                if let Some(pos) = self.namespaces.iter().position(|n| n.name == namespace) {
+                    let ns = self.namespaces.remove(pos);
+                    if ns.state == Membership::Joined || self.version == Version::V4 {
+                        let p = Packet::new(Kind::Disconnect, &ns.name);
+                        self.send_packet(&p, None, vec![], io);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_timer(&mut self, io: &mut Io<'_>) -> Result<()> {
+        if let Some(hb) = &mut self.heartbeat {
+            if hb.poll(io.now)? == Beat::SendPing {
+                io.send(Message::text(codec::encode_text(PacketType::Ping, "")));
+            }
+        }
+        let now = io.now;
+        let state = io.state();
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            self.acks.drain(..).partition(|a| a.deadline <= now);
+        self.acks = kept;
+        for a in expired {
+            let e = Error::new(ErrorCode::Timeout, format!("no acknowledgement for emit {}", a.id));
+            io.emit(
+                &Event::new(EventKind::Ack, state, e.message.as_bytes())
+                    .with_error(&e)
+                    .with_namespace(&a.namespace)
+                    .with_ack_id(a.id),
+            );
+        }
+        Ok(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let ack = self.acks.iter().map(|a| a.deadline).min();
+        let beat = self.heartbeat.as_ref().map(Heartbeat::deadline);
+        match (ack, beat) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn websocket_keepalive(&self) -> bool {
+        false // Engine.IO's heartbeat is the liveness check
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_event_arrays() {
+        assert_eq!(event_array("e", "[]"), r#"["e"]"#);
+        assert_eq!(event_array("e", r#" [1, {"a":2}] "#), r#"["e",1, {"a":2}]"#);
+        assert_eq!(event_array("q\"", "[true]"), r#"["q\"",true]"#);
+    }
+
+    #[test]
+    fn url_and_options() {
+        let mut c = SessionConfig::new("https://ws.example.com/v2?x=1");
+        c.protocol = crate::config::Protocol::SocketIo;
+        let d = SocketIoDriver::new(&c).unwrap();
+        assert_eq!(d.primary, "/v2");
+        assert_eq!(d.url.scheme, Scheme::Wss);
+        assert_eq!(d.url.target, "/socket.io/?EIO=4&transport=websocket&x=1");
+        c.options.push(("eio".into(), "3".into()));
+        c.options.push(("namespace".into(), "/".into()));
+        let d = SocketIoDriver::new(&c).unwrap();
+        assert_eq!(
+            (d.primary.as_str(), d.url.target.starts_with("/socket.io/?EIO=3")),
+            ("/", true)
+        );
+        c.options.push(("auth".into(), "[1]".into()));
+        assert!(SocketIoDriver::new(&c).is_err());
     }
 }

@@ -32,6 +32,7 @@ pub struct Peer {
     /// The port from the first line the peer printed.
     pub port: u16,
     name: String,
+    args: Vec<String>,
 }
 
 /// The directory of the peer scripts.
@@ -44,7 +45,8 @@ impl Peer {
     /// (bounded) for the port on its first stdout line.
     pub fn spawn(script: &str, args: &[&str], envs: &[(&str, &str)]) -> Peer {
         let path = peers_dir().join(script);
-        let mut cmd = Command::new("python3");
+        let interpreter = if script.ends_with(".js") { "node" } else { "python3" };
+        let mut cmd = Command::new(interpreter);
         cmd.arg(&path)
             .args(args)
             .stdin(Stdio::piped())
@@ -54,7 +56,7 @@ impl Peer {
             cmd.env(k, v);
         }
         let mut child =
-            cmd.spawn().unwrap_or_else(|e| panic!("cannot start python3 {path:?}: {e}"));
+            cmd.spawn().unwrap_or_else(|e| panic!("cannot start {interpreter} {path:?}: {e}"));
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -78,11 +80,14 @@ impl Peer {
                 panic!("peer {name} printed no port within {PEER_START:?} ({e:?})");
             }
         };
-        let port = first
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("peer {name}: first line {first:?} is not a port"));
-        Peer { child, lines: Mutex::new(rx), port, name }
+        // A bare port, or `{"port":N}` (the Node peers).
+        let port = serde_json::from_str::<serde_json::Value>(first.trim())
+            .ok()
+            .and_then(|v| v.as_u64().or_else(|| v.get("port")?.as_u64()))
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("peer {name}: first line {first:?} is not a port"));
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Peer { child, lines: Mutex::new(rx), port, name, args }
     }
 
     /// The next line the peer printed after its port, waiting at most `within`.
@@ -90,6 +95,11 @@ impl Peer {
         let rx = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         rx.recv_timeout(within)
             .unwrap_or_else(|e| panic!("peer {}: no further line ({e:?})", self.name))
+    }
+
+    /// The arguments the peer was started with.
+    pub fn args(&self) -> &[String] {
+        &self.args
     }
 
     /// `ws://127.0.0.1:<port><path>`.
@@ -166,6 +176,10 @@ pub struct Ev {
     pub error: Option<ErrorCode>,
     pub message: String,
     pub close_code: u16,
+    pub topic: String,
+    pub namespace: String,
+    pub ack_id: u64,
+    pub attachments: Vec<Vec<u8>>,
 }
 
 impl Ev {
@@ -178,6 +192,10 @@ impl Ev {
             error: ev.error().map(|e| e.code),
             message: ev.error().map(|e| e.message.clone()).unwrap_or_default(),
             close_code: ev.close_code(),
+            topic: ev.topic().to_string(),
+            namespace: ev.namespace().to_string(),
+            ack_id: ev.ack_id(),
+            attachments: ev.attachments().to_vec(),
         }
     }
 
