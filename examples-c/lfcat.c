@@ -41,7 +41,8 @@ static const char USAGE[] =
     "      --password P       protocol option \"password\"\n"
     "      --apikey K         protocol option \"apikey\"\n"
     "      --device ID        protocol option \"device\" (repeatable)\n"
-    "      --subscribe TOPIC  protocol option \"subscribe\" (repeatable)\n"
+    "      --subscribe TOPIC  protocol option \"subscribe\" (repeatable); with -p socketio,\n"
+    "                         the event names to print (all events when none)\n"
     "      --send TEXT        text message to send once open (repeatable, sent in order)\n"
     "      --cafile FILE      also trust the CA certificates in this PEM file\n"
     "      --insecure         do not verify the server certificate (test rigs only)\n"
@@ -58,6 +59,9 @@ static const char USAGE[] =
  * inside lf_loop_run_once, so no locking is needed. */
 typedef struct {
     lf_session *session;
+    lf_protocol protocol;
+    char **subscribes;   /* --subscribe topics (pointers into argv): events to print */
+    size_t nsubscribes;
     char **sends;        /* --send texts, in order (pointers into argv) */
     size_t nsends;
     size_t next_send;    /* index of the next --send text to queue */
@@ -169,7 +173,10 @@ static int print_data_event(const lf_event *ev) {
         putchar('"');
     } else {
         lf_str json;
-        if (lf_event_json_raw(ev, "", &json) == LF_RESULT_OK) {
+        /* An event's payload is its argument list: print the argument when there is one. */
+        const char *pointer =
+            kind == LF_KIND_EVENT && lf_event_json_has(ev, "/0") && !lf_event_json_has(ev, "/1") ? "/0" : "";
+        if (lf_event_json_raw(ev, pointer, &json) == LF_RESULT_OK) {
             fwrite(json.data, 1, json.len, stdout);
         } else {
             lf_str text = lf_event_text(ev);
@@ -182,11 +189,63 @@ static int print_data_event(const lf_event *ev) {
 
 /* ---- the session callback ------------------------------------------------------ */
 
+static int is_event_protocol(lf_protocol p) {
+    return p == LF_PROTOCOL_SOCKET_IO || p == LF_PROTOCOL_THE_THINGS;
+}
+
+/* Socket.IO: --send 'EVENT JSON' emits EVENT with the JSON value as its one argument
+ * (no argument when there is no JSON) on the main namespace. */
+static lf_result emit_text(app_t *app, const char *text) {
+    const char *space = strchr(text, ' ');
+    size_t name_len = space ? (size_t)(space - text) : strlen(text);
+    const char *json = space ? space + 1 : "";
+    while (*json == ' ') {
+        json++;
+    }
+    size_t json_len = strlen(json);
+    char *event = malloc(name_len + 1);
+    char *args = malloc(json_len + 3);
+    lf_result r = LF_RESULT_INVALID_PARAMETER;
+    if (event != NULL && args != NULL) {
+        memcpy(event, text, name_len);
+        event[name_len] = '\0';
+        if (json_len > 0) {
+            args[0] = '[';
+            memcpy(args + 1, json, json_len);
+            args[json_len + 1] = ']';
+            args[json_len + 2] = '\0';
+        } else {
+            strcpy(args, "[]");
+        }
+        r = lf_session_emit(app->session, NULL, event, args, NULL, 0, 0, NULL);
+    }
+    free(event);
+    free(args);
+    return r;
+}
+
+/* Whether an event with this topic is printed: all of them when no --subscribe was given
+ * (except Socket.IO's own connect/disconnect), otherwise the subscribed ones. */
+static int wanted(const app_t *app, lf_str topic) {
+    if (app->nsubscribes == 0) {
+        int lifecycle = (topic.len == 7 && memcmp(topic.data, "connect", 7) == 0) ||
+                        (topic.len == 10 && memcmp(topic.data, "disconnect", 10) == 0);
+        return !lifecycle;
+    }
+    for (size_t i = 0; i < app->nsubscribes; i++) {
+        if (strlen(app->subscribes[i]) == topic.len && memcmp(app->subscribes[i], topic.data, topic.len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Queues the --send texts in order; stops at back-pressure and resumes on WRITABLE. */
 static void send_pending(app_t *app) {
     while (app->next_send < app->nsends) {
         const char *text = app->sends[app->next_send];
-        lf_result r = lf_session_send_text(app->session, text, strlen(text));
+        lf_result r = is_event_protocol(app->protocol) ? emit_text(app, text)
+                                                       : lf_session_send_text(app->session, text, strlen(text));
         if (r == LF_RESULT_BACKPRESSURE) {
             if (app->verbose >= 3) {
                 fprintf(stderr, "lfcat: send buffer full after %zu of %zu messages; waiting\n", app->next_send,
@@ -212,8 +271,12 @@ static void on_event(void *userdata, const lf_event *ev) {
     }
     lf_kind kind = lf_event_kind(ev);
     switch (kind) {
+    case LF_KIND_EVENT:
     case LF_KIND_MESSAGE:
     case LF_KIND_BINARY:
+        if (kind == LF_KIND_EVENT && !wanted(app, lf_event_topic(ev))) {
+            break;
+        }
         if (print_data_event(ev) != 0) {
             fprintf(stderr, "lfcat: cannot write to stdout\n");
             finish(app, EXIT_FAILURE_);
@@ -386,6 +449,7 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
                                    "smartserver, deconz, navixy)",
                                    optarg);
             }
+            app->protocol = protocol;
             if ((r = lf_config_set_protocol(cfg, protocol)) != LF_RESULT_OK) {
                 report("--protocol", r);
                 return EXIT_USAGE;
@@ -412,7 +476,10 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
         case OPT_PASSWORD: key = "password"; break;
         case OPT_APIKEY: key = "apikey"; break;
         case OPT_DEVICE: key = "device"; break;
-        case OPT_SUBSCRIBE: key = "subscribe"; break;
+        case OPT_SUBSCRIBE:
+            key = "subscribe";
+            app->subscribes[app->nsubscribes++] = optarg;
+            break;
         case OPT_SEND:
             app->sends[app->nsends++] = optarg;
             break;
@@ -494,7 +561,10 @@ int main(int argc, char **argv) {
     lf_result r;
 
     app.sends = calloc((size_t)argc, sizeof *app.sends);
-    if (app.sends == NULL) {
+    app.subscribes = calloc((size_t)argc, sizeof *app.subscribes);
+    if (app.sends == NULL || app.subscribes == NULL) {
+        free(app.sends);
+        free(app.subscribes);
         fputs("lfcat: out of memory\n", stderr);
         return EXIT_FAILURE_;
     }
@@ -561,5 +631,6 @@ out:
         lf_set_log_callback(LF_LOG_LEVEL_OFF, NULL, NULL);
     }
     free(app.sends);
+    free(app.subscribes);
     return status;
 }

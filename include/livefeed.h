@@ -729,6 +729,30 @@ lf_bytes lf_event_data(const lf_event *event);
 lf_result lf_event_result(const lf_event *event);
 
 /**
+ * Socket.IO: the namespace of an `LF_KIND_EVENT`, `LF_KIND_ACK` or namespace error
+ * (empty for other protocols). Valid until the callback returns.
+ */
+lf_str lf_event_namespace(const lf_event *event);
+
+/**
+ * For `LF_KIND_ACK`: the id `lf_session_emit` returned. For `LF_KIND_EVENT`: nonzero when
+ * the server asks for an acknowledgement; answer with `lf_session_ack` and this id.
+ * 0 otherwise (and for NULL).
+ */
+uint64_t lf_event_ack_id(const lf_event *event);
+
+/**
+ * Socket.IO: the number of binary attachments of an event or ack (0 for NULL).
+ */
+size_t lf_event_attachment_count(const lf_event *event);
+
+/**
+ * Socket.IO: attachment `index` (the `num` of its placeholder in the JSON payload); an
+ * empty view when out of range. Valid until the callback returns.
+ */
+lf_bytes lf_event_attachment(const lf_event *event, size_t index);
+
+/**
  * For `LF_KIND_CLOSE`: the close code (1005 when the peer sent none, 1006 when the
  * connection ended without a close handshake). 0 for other kinds.
  */
@@ -905,6 +929,19 @@ lf_result lf_loop_start(lf_loop *lp);
 lf_result lf_session_new(const lf_loop *lp, const lf_config *config, lf_event_callback callback, void *userdata, lf_userdata_free userdata_free, lf_session **out);
 
 /**
+ * Routes events named `event` (`LF_KIND_EVENT` with that topic: a Socket.IO event name or
+ * a vendor resource) to `callback` instead of the session's catch-all callback. A NULL
+ * `callback` removes the route. Replacing or removing a route releases its userdata
+ * (`userdata_free`) once any call of it in progress has returned.
+ *
+ * Parameters: `event` NUL-terminated, copied; `userdata`/`userdata_free` as for
+ * `lf_session_new` (on failure the caller keeps `userdata`).
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_on(const lf_session *session, const char *event, lf_event_callback callback, void *userdata, lf_userdata_free userdata_free);
+
+/**
  * Queues a text message. Copies `data`; returns once queued, not once sent.
  *
  * Parameters: `data` UTF-8 of `len` bytes (need not be NUL-terminated; NULL only if `len` is 0).
@@ -955,6 +992,58 @@ size_t lf_session_queued_bytes(const lf_session *session);
  * the same session.
  */
 void lf_session_free(lf_session *session);
+
+/**
+ * Socket.IO: emits `event` on `namespace`, optionally asking for an acknowledgement.
+ *
+ * Parameters:
+ *   `namespace`: NUL-terminated, starting with '/'; NULL means the session's main
+ *     namespace (the URL path or the `namespace` option).
+ *   `event`: the event name; not NULL, not a reserved name ("connect", "disconnect", ...).
+ *   `args_json`: a JSON array of the arguments, e.g. `[{"on":true}]`; NULL means `[]`.
+ *     `{"_placeholder":true,"num":i}` marks where attachment i goes.
+ *   `attachments`, `attachment_count`: binary attachments (copied); NULL with 0.
+ *   `ack_timeout_ms`: 0 for no acknowledgement; otherwise the server is asked for one and
+ *     an `LF_KIND_ACK` event with the same id follows: the answer's arguments as payload,
+ *     or `LF_RESULT_TIMEOUT` in `lf_event_result` when none came in time.
+ *   `ack_id_out`: may be NULL; receives the acknowledgement id (0 when none was asked).
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+ * `LF_RESULT_INVALID_PARAMETER` (bad namespace, name, JSON or placeholders),
+ * `LF_RESULT_NOT_SUPPORTED` (not a Socket.IO session), `LF_RESULT_BACKPRESSURE`,
+ * `LF_RESULT_CLOSED`. Emits made before the namespace is joined are sent once it is.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_emit(const lf_session *session, const char *namespace_, const char *event, const char *args_json, const lf_bytes *attachments, size_t attachment_count, uint32_t ack_timeout_ms, uint64_t *ack_id_out);
+
+/**
+ * Socket.IO: answers an acknowledgement the server asked for (`ack_id` is the event's
+ * `lf_event_ack_id`, nonzero). `namespace`, `args_json` and attachments as for
+ * `lf_session_emit`.
+ *
+ * Returns: as `lf_session_emit`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_ack(const lf_session *session, const char *namespace_, uint64_t ack_id, const char *args_json, const lf_bytes *attachments, size_t attachment_count);
+
+/**
+ * Socket.IO: joins another namespace (not NULL) on the same connection, with an optional JSON auth
+ * object (sent by revision 5 servers' clients). A `connect` event (`LF_KIND_EVENT` with
+ * topic "connect") or an `LF_KIND_ERROR` with `LF_RESULT_AUTH` follows; events of the
+ * namespace carry it in `lf_event_namespace`.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+ * `LF_RESULT_INVALID_PARAMETER`, `LF_RESULT_NOT_SUPPORTED`, `LF_RESULT_CLOSED`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_join(const lf_session *session, const char *namespace_, const char *auth_json);
+
+/**
+ * Socket.IO: leaves a namespace.
+ *
+ * Returns: as `lf_session_join`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_leave(const lf_session *session, const char *namespace_);
 
 /**
  * The library version and the versions of its protocol stack, such as

@@ -275,3 +275,62 @@ fn lfcat_error_path_under_valgrind_is_clean() {
     );
     assert!(stderr.contains("LF_RESULT_CONNECT"), "{stderr}");
 }
+
+/// A real socket.io 4 server (tests/peers/socketio), kept alive by our end of its stdin.
+struct SocketIoServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl SocketIoServer {
+    fn start(version: &str) -> SocketIoServer {
+        use std::io::BufRead;
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/socketio/server.js");
+        let mut child = Command::new("node")
+            .arg(script)
+            .args(["--version", version, "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the socket.io peer");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("the peer printed its port");
+        let port: serde_json::Value = serde_json::from_str(line.trim()).expect("{\"port\":N}");
+        SocketIoServer { child, port: port["port"].as_u64().unwrap() as u16 }
+    }
+}
+
+impl Drop for SocketIoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs `make asan` and the npm socket.io peers"]
+fn lfcat_socketio_emits_and_filters_events_under_asan() {
+    for version in ["4", "2"] {
+        let server = SocketIoServer::start(version);
+        let mut cmd = Command::new(program("build/asan", "lfcat"));
+        cmd.args(["-p", "socketio", "--subscribe", "tick", "--send", r#"echo {"a":1}"#])
+            .args(["--send", r#"stream {"n":3}"#, "--count", "3", "--timeout", "20"])
+            .arg(format!("http://127.0.0.1:{}/chat", server.port));
+        let out = run(cmd, Duration::from_secs(60));
+        assert_ok(&out, "lfcat -p socketio");
+        let lines: Vec<String> =
+            String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+        let want: Vec<String> = (0..3)
+            .map(|i| format!(r#"{{"type":"event","topic":"tick","data":{{"i":{i}}}}}"#))
+            .collect();
+        assert_eq!(lines, want, "socket.io {version}: only the subscribed event, in order");
+    }
+}

@@ -52,6 +52,11 @@ impl OnPanic for u32 {
         0
     }
 }
+impl OnPanic for u64 {
+    fn on_panic() -> Self {
+        0
+    }
+}
 impl OnPanic for usize {
     fn on_panic() -> Self {
         0

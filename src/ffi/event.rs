@@ -96,6 +96,36 @@ pub extern "C" fn lf_event_result(event: *const lf_event) -> ErrorCode {
     with_event(event, ErrorCode::NullParameter, |_, e| e.error().map_or(ErrorCode::Ok, |e| e.code))
 }
 
+/// Socket.IO: the namespace of an `LF_KIND_EVENT`, `LF_KIND_ACK` or namespace error
+/// (empty for other protocols). Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_namespace(event: *const lf_event) -> lf_str {
+    with_event(event, lf_str::empty(), |_, e| lf_str::from(e.namespace()))
+}
+
+/// For `LF_KIND_ACK`: the id `lf_session_emit` returned. For `LF_KIND_EVENT`: nonzero when
+/// the server asks for an acknowledgement; answer with `lf_session_ack` and this id.
+/// 0 otherwise (and for NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_ack_id(event: *const lf_event) -> u64 {
+    with_event(event, 0, |_, e| e.ack_id())
+}
+
+/// Socket.IO: the number of binary attachments of an event or ack (0 for NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_attachment_count(event: *const lf_event) -> usize {
+    with_event(event, 0, |_, e| e.attachments().len())
+}
+
+/// Socket.IO: attachment `index` (the `num` of its placeholder in the JSON payload); an
+/// empty view when out of range. Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_attachment(event: *const lf_event, index: usize) -> lf_bytes {
+    with_event(event, lf_bytes::from(&[]), |_, e| {
+        e.attachments().get(index).map_or(lf_bytes::from(&[]), |a| lf_bytes::from(a))
+    })
+}
+
 /// For `LF_KIND_CLOSE`: the close code (1005 when the peer sent none, 1006 when the
 /// connection ended without a close handshake). 0 for other kinds.
 #[unsafe(no_mangle)]

@@ -1,16 +1,17 @@
 //! `lf_session`: one feed on a loop.
 
-use super::boundary::{bytes_arg, guard, handle, opt_str_arg, result, write_out};
+use super::boundary::{bytes_arg, guard, handle, opt_str_arg, result, str_arg, write_out};
 use super::config::{config_ref, lf_config};
 use super::event::lf_event;
 use super::loop_api::lf_loop;
-use super::types::{UserData, lf_userdata_free};
+use super::types::{UserData, lf_bytes, lf_userdata_free};
 use crate::error::{Error, ErrorCode};
 use crate::event::SessionState;
 use crate::reactor::Session;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// One feed: a connection that a loop establishes and services, reporting through a
 /// callback.
@@ -20,6 +21,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// on the same session.
 pub struct lf_session {
     inner: Session,
+    routes: Arc<Routes>,
+}
+
+/// A callback registered for one event name.
+struct Route {
+    event: String,
+    callback: unsafe extern "C" fn(*mut c_void, *const lf_event),
+    userdata: UserData,
+}
+
+/// Per-event-name callbacks, consulted before the catch-all callback.
+#[derive(Default)]
+struct Routes {
+    any: AtomicBool,
+    list: std::sync::Mutex<Vec<Arc<Route>>>,
+}
+
+impl Routes {
+    /// The route for `event`, if any (cloned so it outlives a concurrent removal).
+    fn find(&self, event: &str) -> Option<Arc<Route>> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().find(|r| r.event == event).cloned()
+    }
 }
 
 /// Receives the events of one session.
@@ -66,15 +93,58 @@ pub extern "C" fn lf_session_new(
         }
         let adopted = Arc::new(AtomicBool::new(false));
         let ud = UserData { ptr: userdata, free: userdata_free, adopted: Arc::clone(&adopted) };
+        let routes = Arc::new(Routes::default());
+        let lookup = Arc::clone(&routes);
         let session = lp.inner.open(cfg.clone(), move |ev| {
             let view = lf_event::new(ev);
-            // SAFETY: the host registered `callback` for `ud.ptr`; `view` outlives the call.
-            unsafe { callback(ud.ptr(), &view) };
+            let route = match ev.kind() {
+                crate::event::EventKind::Event => lookup.find(ev.topic()),
+                _ => None,
+            };
+            match route {
+                // SAFETY: the host registered this callback for this userdata; `view`
+                // outlives the call, and `route` keeps the userdata alive through it.
+                Some(r) => unsafe { (r.callback)(r.userdata.ptr(), &view) },
+                // SAFETY: the host registered `callback` for `ud.ptr`; `view` outlives the call.
+                None => unsafe { callback(ud.ptr(), &view) },
+            }
         })?;
         adopted.store(true, Ordering::Release);
-        let s = Box::into_raw(Box::new(lf_session { inner: session }));
+        let s = Box::into_raw(Box::new(lf_session { inner: session, routes }));
         // SAFETY: checked non-NULL; writable per caller contract.
         unsafe { write_out(out, s, "out") }
+    })
+}
+
+/// Routes events named `event` (`LF_KIND_EVENT` with that topic: a Socket.IO event name or
+/// a vendor resource) to `callback` instead of the session's catch-all callback. A NULL
+/// `callback` removes the route. Replacing or removing a route releases its userdata
+/// (`userdata_free`) once any call of it in progress has returned.
+///
+/// Parameters: `event` NUL-terminated, copied; `userdata`/`userdata_free` as for
+/// `lf_session_new` (on failure the caller keeps `userdata`).
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_on(
+    session: *const lf_session,
+    event: *const c_char,
+    callback: lf_event_callback,
+    userdata: *mut c_void,
+    userdata_free: lf_userdata_free,
+) -> ErrorCode {
+    result(|| {
+        // SAFETY: live handle and NUL-terminated name (caller contract).
+        let (s, event) = unsafe { (handle(session, "session")?, str_arg(event, "event")?) };
+        let mut list = s.routes.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|r| r.event != event);
+        if let Some(callback) = callback {
+            let adopted = Arc::new(AtomicBool::new(true));
+            let userdata = UserData { ptr: userdata, free: userdata_free, adopted };
+            list.push(Arc::new(Route { event: event.to_string(), callback, userdata }));
+        }
+        s.routes.any.store(!list.is_empty(), Ordering::Release);
+        Ok(())
     })
 }
 
@@ -184,4 +254,132 @@ impl super::boundary::OnPanic for SessionState {
     fn on_panic() -> Self {
         SessionState::Closed
     }
+}
+
+/// NULL is the session's main namespace (the empty name on the Rust side).
+fn opt_namespace<'a>(namespace: *const c_char) -> crate::Result<&'a str> {
+    // SAFETY: NULL or NUL-terminated (caller contract).
+    Ok(unsafe { opt_str_arg(namespace, "namespace") }?.unwrap_or(""))
+}
+
+fn opt_args<'a>(args: *const c_char) -> crate::Result<&'a str> {
+    // SAFETY: NULL or NUL-terminated (caller contract).
+    Ok(unsafe { opt_str_arg(args, "args_json") }?.unwrap_or("[]"))
+}
+
+/// Borrows `count` attachment views.
+fn attachments_arg<'a>(attachments: *const lf_bytes, count: usize) -> crate::Result<Vec<&'a [u8]>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if attachments.is_null() {
+        return Err(super::boundary::null("attachments"));
+    }
+    // SAFETY: the caller provides `count` readable views (contract).
+    let views = unsafe { std::slice::from_raw_parts(attachments, count) };
+    views
+        .iter()
+        // SAFETY: each view is NULL with length 0 or readable for its length (contract).
+        .map(|v| unsafe { bytes_arg(v.data, v.len, "attachment") })
+        .collect()
+}
+
+/// Socket.IO: emits `event` on `namespace`, optionally asking for an acknowledgement.
+///
+/// Parameters:
+///   `namespace`: NUL-terminated, starting with '/'; NULL means the session's main
+///     namespace (the URL path or the `namespace` option).
+///   `event`: the event name; not NULL, not a reserved name ("connect", "disconnect", ...).
+///   `args_json`: a JSON array of the arguments, e.g. `[{"on":true}]`; NULL means `[]`.
+///     `{"_placeholder":true,"num":i}` marks where attachment i goes.
+///   `attachments`, `attachment_count`: binary attachments (copied); NULL with 0.
+///   `ack_timeout_ms`: 0 for no acknowledgement; otherwise the server is asked for one and
+///     an `LF_KIND_ACK` event with the same id follows: the answer's arguments as payload,
+///     or `LF_RESULT_TIMEOUT` in `lf_event_result` when none came in time.
+///   `ack_id_out`: may be NULL; receives the acknowledgement id (0 when none was asked).
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (bad namespace, name, JSON or placeholders),
+/// `LF_RESULT_NOT_SUPPORTED` (not a Socket.IO session), `LF_RESULT_BACKPRESSURE`,
+/// `LF_RESULT_CLOSED`. Emits made before the namespace is joined are sent once it is.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn lf_session_emit(
+    session: *const lf_session,
+    namespace: *const c_char,
+    event: *const c_char,
+    args_json: *const c_char,
+    attachments: *const lf_bytes,
+    attachment_count: usize,
+    ack_timeout_ms: u32,
+    ack_id_out: *mut u64,
+) -> ErrorCode {
+    with_session(session, |s| {
+        let namespace = opt_namespace(namespace)?;
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let event = unsafe { str_arg(event, "event") }?;
+        let args = opt_args(args_json)?;
+        let attachments = attachments_arg(attachments, attachment_count)?;
+        let timeout = (ack_timeout_ms > 0).then(|| Duration::from_millis(ack_timeout_ms.into()));
+        let id = s.emit(namespace, event, args, &attachments, timeout)?;
+        if !ack_id_out.is_null() {
+            // SAFETY: non-NULL and writable (caller contract).
+            unsafe { write_out(ack_id_out, id, "ack_id_out") }?;
+        }
+        Ok(())
+    })
+}
+
+/// Socket.IO: answers an acknowledgement the server asked for (`ack_id` is the event's
+/// `lf_event_ack_id`, nonzero). `namespace`, `args_json` and attachments as for
+/// `lf_session_emit`.
+///
+/// Returns: as `lf_session_emit`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_ack(
+    session: *const lf_session,
+    namespace: *const c_char,
+    ack_id: u64,
+    args_json: *const c_char,
+    attachments: *const lf_bytes,
+    attachment_count: usize,
+) -> ErrorCode {
+    with_session(session, |s| {
+        let attachments = attachments_arg(attachments, attachment_count)?;
+        s.ack(opt_namespace(namespace)?, ack_id, opt_args(args_json)?, &attachments)
+    })
+}
+
+/// Socket.IO: joins another namespace (not NULL) on the same connection, with an optional JSON auth
+/// object (sent by revision 5 servers' clients). A `connect` event (`LF_KIND_EVENT` with
+/// topic "connect") or an `LF_KIND_ERROR` with `LF_RESULT_AUTH` follows; events of the
+/// namespace carry it in `lf_event_namespace`.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER`, `LF_RESULT_NOT_SUPPORTED`, `LF_RESULT_CLOSED`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_join(
+    session: *const lf_session,
+    namespace: *const c_char,
+    auth_json: *const c_char,
+) -> ErrorCode {
+    with_session(session, |s| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let auth = unsafe { opt_str_arg(auth_json, "auth_json") }?;
+        s.join(opt_namespace(namespace)?, auth)
+    })
+}
+
+/// Socket.IO: leaves a namespace.
+///
+/// Returns: as `lf_session_join`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_leave(
+    session: *const lf_session,
+    namespace: *const c_char,
+) -> ErrorCode {
+    with_session(session, |s| s.leave(opt_namespace(namespace)?))
 }

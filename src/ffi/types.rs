@@ -61,6 +61,10 @@ pub struct UserData {
 // and released from any thread; the library never touches what it points to.
 unsafe impl Send for UserData {}
 
+// SAFETY: shared references only read the pointer value (to pass it to the host's
+// callback on the loop thread); the pointee is never touched by the library.
+unsafe impl Sync for UserData {}
+
 impl UserData {
     /// The host's pointer (a method, so closures capture the whole `UserData`).
     pub fn ptr(&self) -> *mut c_void {

@@ -412,8 +412,9 @@ impl Core {
     }
 }
 
+/// A namespace name, or empty for the session's main namespace.
 fn check_namespace(namespace: &str) -> Result<()> {
-    if !namespace.starts_with('/') || namespace.contains([',', '?']) {
+    if !namespace.is_empty() && (!namespace.starts_with('/') || namespace.contains([',', '?'])) {
         return Err(Error::new(
             ErrorCode::InvalidParameter,
             "a namespace starts with `/` and has no `,` or `?`",
@@ -505,7 +506,7 @@ impl Session {
         Ok(())
     }
 
-    /// Emits a Socket.IO event on `namespace` (`"/"` for the main one). `args` is a JSON
+    /// Emits a Socket.IO event on `namespace` (empty for the session's main namespace). `args` is a JSON
     /// array of arguments; placeholders `{"_placeholder":true,"num":i}` in it mark where
     /// `attachments[i]` goes. With `ack_timeout`, the server is asked to acknowledge: an
     /// `Ack` event with the returned id follows, carrying the answer or a `Timeout` error.
@@ -569,6 +570,9 @@ impl Session {
     pub fn join(&self, namespace: &str, auth: Option<&str>) -> Result<()> {
         self.socketio_only()?;
         check_namespace(namespace)?;
+        if namespace.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidParameter, "name the namespace to join"));
+        }
         if let Some(a) = auth {
             if !serde_json::from_str::<serde_json::Value>(a).is_ok_and(|v| v.is_object()) {
                 return Err(Error::new(ErrorCode::InvalidParameter, "auth must be a JSON object"));
@@ -584,6 +588,9 @@ impl Session {
     pub fn leave(&self, namespace: &str) -> Result<()> {
         self.socketio_only()?;
         check_namespace(namespace)?;
+        if namespace.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidParameter, "name the namespace to leave"));
+        }
         self.send(0, || Outbound::Leave { namespace: namespace.to_string() })
     }
 

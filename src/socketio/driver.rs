@@ -105,7 +105,10 @@ impl SocketIoDriver {
             }
             _ => return Err(bad("option `transport` is websocket or polling")),
         }
-        let auth = config.option("auth").map(str::to_string);
+        // `token` (lfcat --token) is shorthand for the auth object {"token": ...}.
+        let auth = config.option("auth").map(str::to_string).or_else(|| {
+            config.option("token").map(|t| serde_json::json!({ "token": t }).to_string())
+        });
         if let Some(a) = &auth {
             if !serde_json::from_str::<Value>(a).is_ok_and(|v| v.is_object()) {
                 return Err(bad("option `auth` must be a JSON object"));
@@ -307,7 +310,13 @@ impl SocketIoDriver {
         }
     }
 
-    fn emit(&mut self, e: Emit, io: &mut Io<'_>) {
+    /// The namespace a host call names; empty is the main one.
+    fn resolve<'s>(&'s self, namespace: &'s str) -> &'s str {
+        if namespace.is_empty() { &self.primary } else { namespace }
+    }
+
+    fn emit(&mut self, mut e: Emit, io: &mut Io<'_>) {
+        e.namespace = self.resolve(&e.namespace).to_string();
         let binary = !e.attachments.is_empty();
         let mut p = Packet::new(if binary { Kind::BinaryEvent } else { Kind::Event }, &e.namespace);
         p.attachments = e.attachments.len();
