@@ -1046,6 +1046,25 @@ lf_result lf_session_join(const lf_session *session, const char *namespace_, con
 lf_result lf_session_leave(const lf_session *session, const char *namespace_);
 
 /**
+ * Subscribes to a topic the way the session's platform does it (a thethings.io resource
+ * such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
+ * as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
+ * `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+ * `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no
+ * subscriptions), `LF_RESULT_CLOSED`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_subscribe(const lf_session *session, const char *topic);
+
+/**
+ * Ends a subscription. Returns: as `lf_session_subscribe`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_unsubscribe(const lf_session *session, const char *topic);
+
+/**
  * The library version and the versions of its protocol stack, such as
  * `"livefeed/0.1.0 tungstenite/0.30.0 native-tls/0.2.18 mio/1.2.5"`.
  *

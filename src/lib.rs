@@ -14,6 +14,7 @@ pub mod reactor;
 pub mod session;
 pub mod socketio;
 pub mod url;
+pub mod vendors;
 pub mod ws;
 
 mod ffi;

@@ -284,12 +284,17 @@ struct SocketIoServer {
 
 impl SocketIoServer {
     fn start(version: &str) -> SocketIoServer {
+        Self::script("server.js", &["--version", version])
+    }
+
+    fn script(name: &str, args: &[&str]) -> SocketIoServer {
         use std::io::BufRead;
         let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/socketio/server.js");
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/socketio").join(name);
         let mut child = Command::new("node")
             .arg(script)
-            .args(["--version", version, "--quiet"])
+            .args(args)
+            .arg("--quiet")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -333,4 +338,52 @@ fn lfcat_socketio_emits_and_filters_events_under_asan() {
             .collect();
         assert_eq!(lines, want, "socket.io {version}: only the subscribed event, in order");
     }
+}
+
+#[test]
+#[ignore = "needs `make asan` and the npm socket.io peers"]
+fn lfcat_thethings_logs_in_and_prints_resource_values_under_asan() {
+    let server = SocketIoServer::script("thethings.js", &["--interval", "20"]);
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let resource = "/me/resources/temperature";
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["-p", "thethings", "--user", "user@example.com", "--password", "secret"]).args([
+        "--subscribe",
+        resource,
+        "--count",
+        "2",
+        "--timeout",
+        "20",
+        &url,
+    ]);
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, "lfcat -p thethings");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["topic"].as_str()),
+            (Some("event"), Some(resource)),
+            "{line}"
+        );
+        assert!(v["data"][0]["value"].is_number(), "{line}");
+    }
+    assert_eq!(stdout.lines().count(), 2);
+
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args([
+        "-p",
+        "thethings",
+        "--token",
+        "tok-bad",
+        "--subscribe",
+        resource,
+        "--timeout",
+        "20",
+        &url,
+    ]);
+    let out = run(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("LF_RESULT_AUTH"), "{stderr}");
 }

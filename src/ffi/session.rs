@@ -383,3 +383,36 @@ pub extern "C" fn lf_session_leave(
 ) -> ErrorCode {
     with_session(session, |s| s.leave(opt_namespace(namespace)?))
 }
+
+/// Subscribes to a topic the way the session's platform does it (a thethings.io resource
+/// such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
+/// as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
+/// `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no
+/// subscriptions), `LF_RESULT_CLOSED`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_subscribe(
+    session: *const lf_session,
+    topic: *const c_char,
+) -> ErrorCode {
+    with_session(session, |s| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        s.subscribe(unsafe { str_arg(topic, "topic") }?)
+    })
+}
+
+/// Ends a subscription. Returns: as `lf_session_subscribe`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_unsubscribe(
+    session: *const lf_session,
+    topic: *const c_char,
+) -> ErrorCode {
+    with_session(session, |s| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        s.unsubscribe(unsafe { str_arg(topic, "topic") }?)
+    })
+}

@@ -497,7 +497,7 @@ impl Session {
     }
 
     fn socketio_only(&self) -> Result<()> {
-        if self.shared.protocol != Protocol::SocketIo {
+        if !matches!(self.shared.protocol, Protocol::SocketIo | Protocol::TheThings) {
             return Err(Error::new(
                 ErrorCode::NotSupported,
                 "only Socket.IO sessions have namespaces, emits and acknowledgements",
@@ -592,6 +592,31 @@ impl Session {
             return Err(Error::new(ErrorCode::InvalidParameter, "name the namespace to leave"));
         }
         self.send(0, || Outbound::Leave { namespace: namespace.to_string() })
+    }
+
+    /// Subscribes to a topic the way the protocol does (a thethings.io resource, ...).
+    /// Subscriptions are renewed after every reconnect. Any thread.
+    pub fn subscribe(&self, topic: &str) -> Result<()> {
+        self.subscription(topic, true)
+    }
+
+    /// Ends a subscription made with [`Session::subscribe`] or the `subscribe` option.
+    pub fn unsubscribe(&self, topic: &str) -> Result<()> {
+        self.subscription(topic, false)
+    }
+
+    fn subscription(&self, topic: &str, on: bool) -> Result<()> {
+        if !matches!(self.shared.protocol, Protocol::TheThings) {
+            return Err(Error::new(
+                ErrorCode::NotSupported,
+                "this protocol has no subscriptions yet",
+            ));
+        }
+        if topic.is_empty() {
+            return Err(Error::new(ErrorCode::InvalidParameter, "empty topic"));
+        }
+        let topic = topic.to_string();
+        self.send(0, || if on { Outbound::Subscribe(topic) } else { Outbound::Unsubscribe(topic) })
     }
 
     /// Starts the close handshake with `code` (1000, 1001–1003, 1007–1011 or 3000–4999) and a

@@ -49,6 +49,11 @@ pub enum Outbound {
         /// Namespace to leave.
         namespace: String,
     },
+    /// Subscribe to a topic (resource, channel, datapoint) the way the protocol does it;
+    /// kept and renewed after every reconnect.
+    Subscribe(String),
+    /// Stop a subscription.
+    Unsubscribe(String),
 }
 
 /// An outbound item with the send budget reserved for it.

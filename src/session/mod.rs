@@ -94,6 +94,9 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
     match config.protocol {
         Protocol::WebSocket => Ok(Box::new(WebSocketDriver)),
         Protocol::SocketIo => Ok(Box::new(crate::socketio::SocketIoDriver::new(config)?)),
+        Protocol::TheThings => {
+            Ok(Box::new(crate::vendors::thethings::TheThingsDriver::new(config)?))
+        }
         other => Err(Error::new(
             ErrorCode::NotSupported,
             format!("protocol `{}` is not supported yet", other.name()),

@@ -62,6 +62,34 @@ pub struct SocketIoDriver {
     /// Revision 4 servers join every client to `/` unasked; a later join of `/` is then
     /// answered at once.
     root_joined: bool,
+    /// A platform's authentication step after joining the main namespace (see `Login`).
+    login: Option<Login>,
+    logged_in: bool,
+    /// How the platform subscribes (events and argument key), and the live subscriptions,
+    /// renewed on every new connection.
+    subscriber: Option<Subscriber>,
+    subscriptions: Vec<String>,
+}
+
+/// An event emitted after joining the main namespace, which the server answers with an
+/// event of the same name whose first argument has `"status":"success"`
+/// (thethings.io's `authenticate`). The feed opens only then.
+pub struct Login {
+    /// Event name.
+    pub event: String,
+    /// Arguments, a JSON array.
+    pub args: String,
+}
+
+/// How a platform subscribes over Socket.IO: `subscribe`/`unsubscribe` events whose one
+/// argument is `{key: topic}`.
+pub struct Subscriber {
+    /// Event that subscribes.
+    pub subscribe: String,
+    /// Event that unsubscribes.
+    pub unsubscribe: String,
+    /// The argument object's key for the topic.
+    pub key: String,
 }
 
 fn protocol_error(why: impl Into<String>) -> Error {
@@ -137,7 +165,63 @@ impl SocketIoDriver {
             partial: None,
             reported_open: false,
             root_joined: false,
+            login: None,
+            logged_in: false,
+            subscriber: None,
+            subscriptions: Vec::new(),
         })
+    }
+
+    /// Sets the authentication step (replacing an earlier one).
+    pub fn set_login(&mut self, login: Login) {
+        self.login = Some(login);
+    }
+
+    /// Sets how subscriptions are made, with the initial topics.
+    pub fn set_subscriber(&mut self, subscriber: Subscriber, topics: Vec<String>) {
+        self.subscriber = Some(subscriber);
+        self.subscriptions = topics;
+    }
+
+    fn subscription_emit(&self, event: &str, topic: &str) -> Emit {
+        let key = self.subscriber.as_ref().map_or("resource", |s| s.key.as_str());
+        Emit {
+            namespace: self.primary.clone(),
+            event: event.to_string(),
+            args: Value::Array(vec![serde_json::json!({ key: topic })]).to_string(),
+            attachments: vec![],
+            ack: None,
+        }
+    }
+
+    /// The feed is ready: tell the host, then (re)subscribe everything.
+    fn feed_open(&mut self, io: &mut Io<'_>) {
+        self.reported_open = true;
+        let primary = self.primary.clone();
+        io.open(&primary);
+        if let Some(sub) = &self.subscriber {
+            let event = sub.subscribe.clone();
+            for topic in self.subscriptions.clone() {
+                let e = self.subscription_emit(&event, &topic);
+                self.emit(e, io);
+            }
+        }
+    }
+
+    /// Checks the server's answer to the login event.
+    fn on_login_answer(&mut self, args: &[Value], io: &mut Io<'_>) -> Result<()> {
+        let status = args.first().and_then(|a| a.get("status")).and_then(Value::as_str);
+        if status != Some("success") {
+            let why = args
+                .first()
+                .and_then(|a| a.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("no success status");
+            return Err(Error::new(ErrorCode::Auth, format!("authentication refused: {why}")));
+        }
+        self.logged_in = true;
+        self.feed_open(io);
+        Ok(())
     }
 
     /// Revision 5 (Engine.IO 4) connects every namespace explicitly; revision 4 joins `/`
@@ -220,9 +304,19 @@ impl SocketIoDriver {
                         .with_namespace(nsp),
                 );
                 if nsp == self.primary && !self.reported_open {
-                    self.reported_open = true;
-                    let primary = self.primary.clone();
-                    io.open(&primary);
+                    match &self.login {
+                        Some(login) => {
+                            let e = Emit {
+                                namespace: self.primary.clone(),
+                                event: login.event.clone(),
+                                args: login.args.clone(),
+                                attachments: vec![],
+                                ack: None,
+                            };
+                            self.emit(e, io);
+                        }
+                        None => self.feed_open(io),
+                    }
                 }
             }
             Kind::Disconnect => {
@@ -244,6 +338,12 @@ impl SocketIoDriver {
                     Value::String(s) => s,
                     _ => return Err(protocol_error("an event name that is not a string")),
                 };
+                let awaiting_login = self.login.as_ref().is_some_and(|l| l.event == name)
+                    && !self.logged_in
+                    && nsp == self.primary;
+                if awaiting_login {
+                    return self.on_login_answer(&args, io);
+                }
                 let payload = Value::Array(args).to_string();
                 // Handles are nonzero: the server's ids start at 0.
                 let handle = packet.id.map_or(0, |id| id + 1);
@@ -333,18 +433,26 @@ impl SocketIoDriver {
     }
 }
 
-impl Driver for SocketIoDriver {
-    fn start(&mut self, _config: &SessionConfig) -> Result<Step> {
-        // A new connection is a new Engine.IO session: every namespace joins again.
+impl SocketIoDriver {
+    /// Starts a (re)connection: a new Engine.IO session, every namespace joins again and
+    /// every subscription is renewed.
+    pub fn begin(&mut self) -> Step {
         self.heartbeat = None;
         self.partial = None;
         self.acks.clear();
         self.reported_open = false;
         self.root_joined = false;
+        self.logged_in = false;
         for ns in &mut self.namespaces {
             ns.state = Membership::Joining;
         }
-        Ok(Step::WebSocket(self.url.clone()))
+        Step::WebSocket(self.url.clone())
+    }
+}
+
+impl Driver for SocketIoDriver {
+    fn start(&mut self, _config: &SessionConfig) -> Result<Step> {
+        Ok(self.begin())
     }
 
     fn on_open(&mut self, _subprotocol: &str, _io: &mut Io<'_>) -> Result<()> {
@@ -439,6 +547,32 @@ impl Driver for SocketIoDriver {
                     None => {} // the server's own join of `/` is still to come
                 }
                 self.namespaces.push(ns);
+            }
+            Outbound::Subscribe(topic) => {
+                let Some(sub) = &self.subscriber else {
+                    return Err(Error::new(
+                        ErrorCode::NotSupported,
+                        "this session has no subscriptions",
+                    ));
+                };
+                let event = sub.subscribe.clone();
+                if !self.subscriptions.contains(&topic) {
+                    self.subscriptions.push(topic.clone());
+                }
+                let e = self.subscription_emit(&event, &topic);
+                self.emit(e, io);
+            }
+            Outbound::Unsubscribe(topic) => {
+                let Some(sub) = &self.subscriber else {
+                    return Err(Error::new(
+                        ErrorCode::NotSupported,
+                        "this session has no subscriptions",
+                    ));
+                };
+                let event = sub.unsubscribe.clone();
+                self.subscriptions.retain(|t| *t != topic);
+                let e = self.subscription_emit(&event, &topic);
+                self.emit(e, io);
             }
             Outbound::Leave { namespace } => {
                 if let Some(pos) = self.namespaces.iter().position(|n| n.name == namespace) {

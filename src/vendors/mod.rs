@@ -1,0 +1,3 @@
+//! Platform profiles: small drivers over the generic protocol engines.
+
+pub mod thethings;
