@@ -124,3 +124,32 @@ fn missing_credentials_are_refused_at_open() {
     c.protocol = Protocol::TheThings;
     assert_eq!(lp.open(c, h).err().map(|e| e.code), Some(ErrorCode::InvalidParameter));
 }
+
+#[test]
+fn a_refused_token_is_replaced_by_a_fresh_login_when_credentials_allow() {
+    let peer = fixture("2");
+    let lp = TestLoop::start();
+    let options = [
+        ("token", "tok-expired"),
+        ("user", "user@example.com"),
+        ("password", "secret"),
+        ("subscribe", TEMPERATURE),
+    ];
+    let (h, mut ev) = collector();
+    let _s = lp.open(config(&peer, &options), h).unwrap();
+    ev.wait_for("a value", |e| e.kind == EventKind::Event && e.topic == TEMPERATURE);
+    assert!(ev.seen.iter().all(|e| e.kind != EventKind::Error), "{:?}", ev.seen);
+    let st = stats(&peer);
+    assert_eq!(st["logins"], 1, "one fresh login: {st}");
+    let auths: Vec<_> =
+        st["connections"].as_array().unwrap().iter().map(|c| c["authOk"].clone()).collect();
+    assert_eq!(auths, vec![Value::from(0), Value::from(1)], "refused, then accepted: {st}");
+}
+
+#[test]
+fn a_failed_fresh_login_ends_the_session() {
+    refused(
+        &[("token", "tok-expired"), ("user", "user@example.com"), ("password", "wrong")],
+        "relogin refused",
+    );
+}

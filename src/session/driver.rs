@@ -31,6 +31,15 @@ pub enum Step {
 /// A frame for the peer and the send budget it returns once written.
 pub type Frame = (Message, usize);
 
+/// How a driver asks the connection to end.
+#[derive(Debug)]
+pub enum End {
+    /// Close normally (close handshake) and end the session.
+    Finish(u16, String),
+    /// Drop this connection and run the driver's bootstrap again from `start`.
+    Restart(String),
+}
+
 /// What a driver may do while it handles one stimulus.
 pub struct Io<'a> {
     /// The time of this loop turn.
@@ -39,7 +48,7 @@ pub struct Io<'a> {
     frames: &'a mut Vec<Frame>,
     budget: usize,
     opened: &'a mut Option<String>,
-    finished: &'a mut Option<(u16, String)>,
+    end: &'a mut Option<End>,
 }
 
 impl<'a> Io<'a> {
@@ -48,9 +57,9 @@ impl<'a> Io<'a> {
         shared: &'a SessionShared,
         frames: &'a mut Vec<Frame>,
         opened: &'a mut Option<String>,
-        finished: &'a mut Option<(u16, String)>,
+        end: &'a mut Option<End>,
     ) -> Io<'a> {
-        Io { now, shared, frames, budget: 0, opened, finished }
+        Io { now, shared, frames, budget: 0, opened, end }
     }
 
     /// Attributes a host send's budget to the next frame sent.
@@ -82,7 +91,13 @@ impl<'a> Io<'a> {
 
     /// Ends the session normally with a close handshake.
     pub fn finish(&mut self, code: u16, reason: &str) {
-        *self.finished = Some((code, reason.to_string()));
+        *self.end = Some(End::Finish(code, reason.to_string()));
+    }
+
+    /// Drops this connection and starts over with [`Driver::start`] (for example to log in
+    /// again after the server refused a session token).
+    pub fn restart(&mut self, reason: &str) {
+        *self.end = Some(End::Restart(reason.to_string()));
     }
 }
 

@@ -19,7 +19,7 @@ use crate::url::Url;
 use crate::ws::link::{Incoming, Link, ReadOutcome};
 use command::{Budgeted, Command};
 use connect::Target;
-use driver::{Driver, Frame, Io, WebSocketDriver};
+use driver::{Driver, End, Frame, Io, WebSocketDriver};
 use mio::{Registry, Token};
 use native_tls::TlsConnector;
 use shared::SessionShared;
@@ -149,10 +149,10 @@ fn send_through(
     b: Budgeted,
     now: Instant,
     frames: &mut Vec<Frame>,
-    finished: &mut Option<(u16, String)>,
+    end: &mut Option<End>,
 ) -> Result<()> {
     let mut opened = None;
-    let mut io = Io::new(now, shared, frames, &mut opened, finished).with_budget(b.budget);
+    let mut io = Io::new(now, shared, frames, &mut opened, end).with_budget(b.budget);
     driver.on_send(b.out, &mut io)
 }
 
@@ -237,9 +237,9 @@ impl SessionCore {
         budget: usize,
         f: impl FnOnce(&mut dyn Driver, &mut Io<'_>) -> Result<()>,
     ) -> Result<()> {
-        let (mut frames, mut opened, mut finished) = (Vec::new(), None, None);
+        let (mut frames, mut opened, mut end) = (Vec::new(), None, None);
         {
-            let mut io = Io::new(ctx.now, &self.shared, &mut frames, &mut opened, &mut finished)
+            let mut io = Io::new(ctx.now, &self.shared, &mut frames, &mut opened, &mut end)
                 .with_budget(budget);
             f(self.driver.as_mut(), &mut io)?;
         }
@@ -248,10 +248,26 @@ impl SessionCore {
             self.opened(ctx, &detail)?;
         }
         self.flush()?;
-        if let Some((code, reason)) = finished {
-            self.close(ctx, code, &reason)?;
+        self.end(ctx, end)
+    }
+
+    /// Carries out a driver's request to end the connection.
+    fn end(&mut self, ctx: &mut Ctx<'_>, end: Option<End>) -> Result<()> {
+        match end {
+            None => Ok(()),
+            Some(End::Finish(code, reason)) => self.close(ctx, code, &reason),
+            Some(End::Restart(reason)) => {
+                log::info!("session {}: starting over: {reason}", self.shared.id);
+                if let Phase::Open(link) = &mut self.phase {
+                    let _ = link.close(1000, "");
+                    link.discard_input(ctx.scratch);
+                }
+                self.teardown(ctx);
+                self.shared.transition(SessionState::Connecting, "");
+                let step = self.driver.start(&self.config)?;
+                self.take_step(ctx, step)
+            }
         }
-        Ok(())
     }
 
     /// The driver reports the feed open: tell the host, then send what waited.
@@ -302,12 +318,12 @@ impl SessionCore {
             _ => return Ok(()),
         };
         let now = ctx.now;
-        let mut finished = None;
+        let mut end = None;
         let outcome = link.read(READ_BUDGET, now, &mut |m| {
             let mut frames = Vec::new();
             let mut opened = None;
             {
-                let mut io = Io::new(now, shared, &mut frames, &mut opened, &mut finished);
+                let mut io = Io::new(now, shared, &mut frames, &mut opened, &mut end);
                 match m {
                     Incoming::Text(t) => driver.on_text(t, &mut io)?,
                     Incoming::Binary(b) => driver.on_binary(b, &mut io)?,
@@ -316,14 +332,14 @@ impl SessionCore {
             if let Some(detail) = opened {
                 shared.transition(SessionState::Open, &detail);
                 while let Some(b) = pending.pop_front() {
-                    send_through(driver.as_mut(), shared, b, now, &mut frames, &mut finished)?;
+                    send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?;
                 }
             }
             // What the handler sent while it ran goes out before the next frame is read.
             for b in shared.take_handler_sends() {
                 match route(shared.state()) {
                     Route::Deliver => {
-                        send_through(driver.as_mut(), shared, b, now, &mut frames, &mut finished)?
+                        send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?
                     }
                     Route::Wait => pending.push_back(b),
                     Route::Drop => dropped(shared, &b),
@@ -340,8 +356,8 @@ impl SessionCore {
                 return Ok(());
             }
         }
-        if let Some((code, reason)) = finished {
-            return self.close(ctx, code, &reason);
+        if end.is_some() {
+            return self.end(ctx, end);
         }
         if let Phase::Open(link) = &self.phase {
             if link.peer_closed() {

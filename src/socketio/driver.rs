@@ -172,6 +172,11 @@ impl SocketIoDriver {
         })
     }
 
+    /// Whether the login event was answered with success on this connection.
+    pub fn logged_in(&self) -> bool {
+        self.logged_in
+    }
+
     /// Sets the authentication step (replacing an earlier one).
     pub fn set_login(&mut self, login: Login) {
         self.login = Some(login);

@@ -25,6 +25,8 @@ pub struct TheThingsDriver {
     token: Option<String>,
     credentials: Option<(String, String, Option<String>)>,
     login_url: Url,
+    /// A refused session token was already answered with a fresh login.
+    relogged: bool,
 }
 
 impl TheThingsDriver {
@@ -76,7 +78,7 @@ impl TheThingsDriver {
             ));
         }
         let login_url = api.join("/v2/login")?;
-        Ok(TheThingsDriver { inner, token, credentials, login_url })
+        Ok(TheThingsDriver { inner, token, credentials, login_url, relogged: false })
     }
 
     fn connect_with(&mut self, token: &str) -> Step {
@@ -136,7 +138,23 @@ impl Driver for TheThingsDriver {
     }
 
     fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
-        self.inner.on_text(text, io)
+        match self.inner.on_text(text, io) {
+            // A refused session token (expired, revoked): log in again, once, if we can.
+            Err(e) if e.code == ErrorCode::Auth && self.credentials.is_some() && !self.relogged => {
+                log::warn!("thethings.io: {}; logging in again", e.message);
+                self.relogged = true;
+                self.token = None;
+                io.restart("the session token was refused");
+                Ok(())
+            }
+            Err(e) => Err(e),
+            Ok(()) => {
+                if self.inner.logged_in() {
+                    self.relogged = false;
+                }
+                Ok(())
+            }
+        }
     }
 
     fn on_binary(&mut self, data: &[u8], io: &mut Io<'_>) -> Result<()> {
