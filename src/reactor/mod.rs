@@ -349,6 +349,27 @@ impl Core {
         Ok(())
     }
 
+    /// A session panicked: its state cannot be trusted. Close its socket (best effort),
+    /// tell the host, and drop it; the loop and its other sessions go on.
+    fn stop_broken_session(&mut self, id: u64, now: Instant) {
+        let Some(mut entry) = self.sessions.remove(&id) else { return };
+        log::error!("session {id}: internal error (panic); the session was stopped");
+        let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            entry.core.teardown(&mut ctx)
+        }));
+        let shared = Arc::clone(&entry.core.shared);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let e = Error::new(ErrorCode::Panic, "internal error; the session was stopped");
+            let state = shared.state();
+            shared.dispatch(
+                &Event::new(crate::event::EventKind::Error, state, e.message.as_bytes())
+                    .with_error(&e),
+            );
+            shared.transition(SessionState::Closed, "");
+        }));
+    }
+
     fn drain_queue(&mut self, shared: &Shared, now: Instant) {
         {
             let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -393,8 +414,15 @@ impl Core {
     ) {
         let Some(entry) = self.sessions.get_mut(&id) else { return };
         let mut ctx = core_ctx(&self.poll, &self.resolver, &self.resolved, &mut self.scratch, now);
-        f(&mut entry.core, &mut ctx);
-        entry.core.send_from_handler(&mut ctx);
+        // A bug in one session (a protocol driver, say) must not stop the others.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(&mut entry.core, &mut ctx);
+            entry.core.send_from_handler(&mut ctx);
+        }));
+        if outcome.is_err() {
+            self.stop_broken_session(id, now);
+            return;
+        }
         if entry.core.is_closed() && entry.core.shared.released() {
             self.sessions.remove(&id);
             return;

@@ -351,7 +351,12 @@ impl SocketIoDriver {
                 }
                 let payload = Value::Array(args).to_string();
                 // Handles are nonzero: the server's ids start at 0.
-                let handle = packet.id.map_or(0, |id| id + 1);
+                let handle = match packet.id {
+                    None => 0,
+                    Some(id) => id
+                        .checked_add(1)
+                        .ok_or_else(|| protocol_error(format!("ack id {id} out of range")))?,
+                };
                 io.emit(
                     &Event::new(EventKind::Event, state, payload.as_bytes())
                         .with_topic(&name)
@@ -385,8 +390,8 @@ impl SocketIoDriver {
                     ErrorCode::Auth,
                     format!("joining namespace {nsp} was refused: {message}"),
                 );
-                if nsp == self.primary && !self.reported_open {
-                    return Err(e);
+                if nsp == self.primary {
+                    return Err(e); // the feed's own namespace: nothing left to run on
                 }
                 self.namespaces.retain(|n| n.name != nsp);
                 io.emit(
