@@ -32,33 +32,8 @@
 #define OPEN_DEADLINE_S 30.0
 #define TURN_MS 100
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time (user + system) consumed by the whole process so far. */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fail_call(const char *what, lf_result r) {
-    char msg[512];
-    lf_last_error_message(msg, sizeof msg);
-    fprintf(stderr, "recv: %s failed: %s: %s\n", what, lf_result_name(r), msg);
-}
-
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        lf_result r_ = (call);                                                                     \
-        if (r_ != LF_RESULT_OK) {                                                                  \
-            fail_call(#call, r_);                                                                  \
-            return 1;                                                                              \
-        }                                                                                          \
-    } while (0)
+#define BENCH_NAME "recv"
+#include "common.h"
 
 /* LF_LIMIT_READ_BUFFER to set, 0 for the library default. */
 static size_t read_buffer = 0;

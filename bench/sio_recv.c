@@ -36,33 +36,8 @@
 #define DEADLINE_S 60.0
 #define TURN_MS 100
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time (user + system) consumed by the whole process so far. */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void fail_call(const char *what, lf_result r) {
-    char msg[512];
-    lf_last_error_message(msg, sizeof msg);
-    fprintf(stderr, "sio_recv: %s failed: %s: %s\n", what, lf_result_name(r), msg);
-}
-
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        lf_result r_ = (call);                                                                     \
-        if (r_ != LF_RESULT_OK) {                                                                  \
-            fail_call(#call, r_);                                                                  \
-            return 1;                                                                              \
-        }                                                                                          \
-    } while (0)
+#define BENCH_NAME "sio_recv"
+#include "common.h"
 
 static int topic_is(lf_str topic, const char *name) {
     size_t len = strlen(name);

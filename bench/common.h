@@ -1,0 +1,38 @@
+/* Shared by the benchmark clients: clocks and checked calls. BENCH_NAME names the
+ * program in error messages. */
+#ifndef LIVEFEED_BENCH_COMMON_H
+#define LIVEFEED_BENCH_COMMON_H
+
+#include <livefeed.h>
+#include <stdio.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system) consumed by the whole process so far. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fail_call(const char *what, lf_result r) {
+    char msg[512];
+    lf_last_error_message(msg, sizeof msg);
+    fprintf(stderr, "%s: %s failed: %s: %s\n", BENCH_NAME, what, lf_result_name(r), msg);
+}
+
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        lf_result r_ = (call);                                                                     \
+        if (r_ != LF_RESULT_OK) {                                                                  \
+            fail_call(#call, r_);                                                                  \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+#endif
