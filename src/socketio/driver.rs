@@ -11,7 +11,7 @@
 //! `/socket.io/`), `query` (extra `k=v&...`), `eio` (`3`, `4` or `auto`), `transport`
 //! (`websocket`; long-polling is not implemented yet).
 
-use super::packet::{Kind, Packet, check_placeholders};
+use super::packet::{Header, Kind, Packet, check_placeholders, split_event};
 use crate::config::SessionConfig;
 use crate::engineio::codec::{self, OpenInfo, PacketType, Version};
 use crate::engineio::heartbeat::{Beat, Heartbeat};
@@ -262,10 +262,14 @@ impl SocketIoDriver {
     }
 
     fn on_socketio(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
-        let packet = Packet::decode(text)?;
         if self.partial.is_some() {
             return Err(protocol_error("a packet arrived while attachments were expected"));
         }
+        let header = Header::parse(text)?;
+        if header.kind == Kind::Event {
+            return self.on_event(header, io);
+        }
+        let packet = Packet::decode(text)?;
         if packet.kind.is_binary() && packet.attachments > 0 {
             self.partial = Some(Partial { packet, buffers: Vec::new() });
             return Ok(());
@@ -282,6 +286,33 @@ impl SocketIoDriver {
             return Ok(());
         }
         self.deliver(partial.packet, &partial.buffers, io)
+    }
+
+    /// A (text) event: the hot path, handled without building a JSON tree.
+    fn on_event(&mut self, h: Header<'_>, io: &mut Io<'_>) -> Result<()> {
+        let (name, args) = split_event(h.json)?;
+        let awaiting_login = self.login.as_ref().is_some_and(|l| l.event == name)
+            && !self.logged_in
+            && h.nsp == self.primary;
+        if awaiting_login {
+            let args: Vec<Value> = serde_json::from_str(&args)
+                .map_err(|e| protocol_error(format!("bad login answer: {e}")))?;
+            return self.on_login_answer(&args, io);
+        }
+        // Handles are nonzero: the server's ids start at 0.
+        let handle = match h.id {
+            None => 0,
+            Some(id) => id
+                .checked_add(1)
+                .ok_or_else(|| protocol_error(format!("ack id {id} out of range")))?,
+        };
+        io.emit(
+            &Event::new(EventKind::Event, io.state(), args.as_bytes())
+                .with_topic(&name)
+                .with_namespace(h.nsp)
+                .with_ack_id(handle),
+        );
+        Ok(())
     }
 
     fn namespace_mut(&mut self, name: &str) -> Option<&mut Namespace> {

@@ -49,6 +49,90 @@ impl Kind {
     }
 }
 
+/// The parts of a packet before its JSON data, borrowed from the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Type.
+    pub kind: Kind,
+    /// Announced binary attachments.
+    pub attachments: usize,
+    /// Namespace (`/` when omitted), without a revision 4 query.
+    pub nsp: &'a str,
+    /// Acknowledgement id.
+    pub id: Option<u64>,
+    /// The JSON data text (may be empty).
+    pub json: &'a str,
+}
+
+impl<'a> Header<'a> {
+    /// Splits `<type>[<attachments>-][<namespace>,][<ack id>]` off the JSON data.
+    pub fn parse(text: &'a str) -> Result<Header<'a>> {
+        let bytes = text.as_bytes();
+        let kind = bytes
+            .first()
+            .and_then(|d| Kind::from_digit(*d))
+            .ok_or_else(|| malformed("unknown type"))?;
+        let mut pos = 1;
+        let mut attachments = 0;
+        if kind.is_binary() {
+            let dash = text[pos..]
+                .find('-')
+                .ok_or_else(|| malformed("binary packet without attachment count"))?;
+            let count = &text[pos..pos + dash];
+            if count.is_empty() || count.len() > 6 || !count.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed("bad attachment count"));
+            }
+            attachments = count.parse().map_err(|_| malformed("bad attachment count"))?;
+            if attachments > MAX_ATTACHMENTS {
+                return Err(malformed(format!(
+                    "{attachments} attachments (most {MAX_ATTACHMENTS})"
+                )));
+            }
+            pos += dash + 1;
+        }
+        let mut nsp = "/";
+        if bytes.get(pos) == Some(&b'/') {
+            let end = text[pos..].find(',').map_or(text.len(), |i| pos + i);
+            // Revision 4 clients may append a query to the namespace; it is not part of the name.
+            nsp = text[pos..end].split('?').next().unwrap_or("/");
+            pos = (end + 1).min(text.len());
+        }
+        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let id = if digits > 0 {
+            let id = text[pos..pos + digits].parse::<u64>().map_err(|_| malformed("bad ack id"))?;
+            pos += digits;
+            Some(id)
+        } else {
+            None
+        };
+        Ok(Header { kind, attachments, nsp, id, json: &text[pos..] })
+    }
+}
+
+/// An event's name and its arguments as one JSON array text, split without building a
+/// JSON tree (the hot path of every feed): the data is validated and cut at its top-level
+/// commas by serde_json's raw values.
+pub fn split_event(json: &str) -> Result<(String, String)> {
+    let parts: Vec<&serde_json::value::RawValue> = serde_json::from_str(json).map_err(|e| {
+        malformed(format!("an event must be a JSON array starting with its name ({e})"))
+    })?;
+    let (first, rest) = parts
+        .split_first()
+        .ok_or_else(|| malformed("an event must be a non-empty array starting with its name"))?;
+    let name: String = serde_json::from_str(first.get())
+        .map_err(|_| malformed("an event must be a non-empty array starting with its name"))?;
+    let mut args = String::with_capacity(json.len());
+    args.push('[');
+    for (i, a) in rest.iter().enumerate() {
+        if i > 0 {
+            args.push(',');
+        }
+        args.push_str(a.get());
+    }
+    args.push(']');
+    Ok((name, args))
+}
+
 /// One packet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Packet {
@@ -76,54 +160,22 @@ impl Packet {
 
     /// Decodes the text of an Engine.IO message.
     pub fn decode(text: &str) -> Result<Packet> {
-        let bytes = text.as_bytes();
-        let kind = bytes
-            .first()
-            .and_then(|d| Kind::from_digit(*d))
-            .ok_or_else(|| malformed("unknown type"))?;
-        let mut pos = 1;
-        let mut attachments = 0;
-        if kind.is_binary() {
-            let dash = text[pos..]
-                .find('-')
-                .ok_or_else(|| malformed("binary packet without attachment count"))?;
-            let count = &text[pos..pos + dash];
-            if count.is_empty() || count.len() > 6 || !count.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(malformed("bad attachment count"));
-            }
-            attachments = count.parse().map_err(|_| malformed("bad attachment count"))?;
-            if attachments > MAX_ATTACHMENTS {
-                return Err(malformed(format!(
-                    "{attachments} attachments (most {MAX_ATTACHMENTS})"
-                )));
-            }
-            pos += dash + 1;
-        }
-        let mut nsp = "/".to_string();
-        if bytes.get(pos) == Some(&b'/') {
-            let end = text[pos..].find(',').map_or(text.len(), |i| pos + i);
-            // Revision 4 clients may append a query to the namespace; it is not part of the name.
-            nsp = text[pos..end].split('?').next().unwrap_or("/").to_string();
-            pos = (end + 1).min(text.len());
-        }
-        let digits = bytes[pos..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let id = if digits > 0 {
-            let id = text[pos..pos + digits].parse::<u64>().map_err(|_| malformed("bad ack id"))?;
-            pos += digits;
-            Some(id)
-        } else {
-            None
-        };
-        let rest = &text[pos..];
-        let data = if rest.is_empty() {
+        let h = Header::parse(text)?;
+        let data = if h.json.is_empty() {
             None
         } else {
             Some(
-                serde_json::from_str::<Value>(rest)
+                serde_json::from_str::<Value>(h.json)
                     .map_err(|e| malformed(format!("bad JSON: {e}")))?,
             )
         };
-        let p = Packet { kind, nsp, id, data, attachments };
+        let p = Packet {
+            kind: h.kind,
+            nsp: h.nsp.to_string(),
+            id: h.id,
+            data,
+            attachments: h.attachments,
+        };
         p.validate()?;
         Ok(p)
     }
@@ -282,6 +334,16 @@ mod tests {
             "1",
         ] {
             assert_eq!(Packet::decode(text).unwrap().encode(), text);
+        }
+    }
+
+    #[test]
+    fn splits_events_without_a_tree() {
+        let (name, args) = split_event(r#"["tick", {"i": 1}, [2,3] ,"x"]"#).unwrap();
+        assert_eq!((name.as_str(), args.as_str()), ("tick", r#"[{"i": 1},[2,3],"x"]"#));
+        assert_eq!(split_event(r#"["a\"b"]"#).unwrap(), ("a\"b".to_string(), "[]".to_string()));
+        for bad in ["[]", "[1]", "{}", "[\"e\"", "nope", "[\"e\",]"] {
+            assert!(split_event(bad).is_err(), "{bad}");
         }
     }
 
