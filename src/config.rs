@@ -130,7 +130,7 @@ impl Default for Limits {
 }
 
 /// TLS settings. Verification against the system trust store is on by default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
     /// Extra trusted CA certificates, PEM.
     pub extra_ca_pem: Vec<Vec<u8>>,

@@ -3,6 +3,25 @@
 use crate::config::TlsOptions;
 use crate::error::{Error, ErrorCode, Result};
 use native_tls::{Certificate, Identity, TlsConnector};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Connectors in use, by settings: sessions with the same TLS settings share one, so the
+/// system trust store is loaded once, not once per session.
+static SHARED: Mutex<Option<HashMap<TlsOptions, Weak<TlsConnector>>>> = Mutex::new(None);
+
+/// A connector for `opts`, shared with every live session that has the same settings.
+pub fn shared_connector(opts: &TlsOptions) -> Result<Arc<TlsConnector>> {
+    let mut cache = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(c) = map.get(opts).and_then(Weak::upgrade) {
+        return Ok(c);
+    }
+    let c = Arc::new(connector(opts)?);
+    map.retain(|_, w| w.strong_count() > 0);
+    map.insert(opts.clone(), Arc::downgrade(&c));
+    Ok(c)
+}
 
 /// Builds a connector: system trust store plus any extra CAs, optional client identity.
 pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
@@ -93,6 +112,15 @@ mod tests {
         let blocks = pem_blocks(pem, "CERTIFICATE");
         assert_eq!(blocks.len(), 2);
         assert!(blocks[1].windows(3).any(|w| w == b"BBB"));
+    }
+
+    #[test]
+    fn sessions_with_the_same_settings_share_a_connector() {
+        let a = shared_connector(&TlsOptions::default()).unwrap();
+        let b = shared_connector(&TlsOptions::default()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let insecure = TlsOptions { insecure: true, ..Default::default() };
+        assert!(!Arc::ptr_eq(&a, &shared_connector(&insecure).unwrap()));
     }
 
     #[test]

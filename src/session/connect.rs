@@ -49,7 +49,7 @@ impl SessionCore {
             return Ok(None);
         }
         if self.tls.is_none() {
-            self.tls = Some(Arc::new(crate::net::tls::connector(&self.config.tls)?));
+            self.tls = Some(crate::net::tls::shared_connector(&self.config.tls)?);
         }
         Ok(self.tls.clone())
     }

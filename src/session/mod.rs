@@ -111,7 +111,7 @@ pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
     // TLS settings are checked even for a plain URL: a redirect or bootstrap may need them.
     crate::net::tls::check(&config.tls)?;
     let tls = if url.scheme.is_tls() {
-        Some(Arc::new(crate::net::tls::connector(&config.tls)?))
+        Some(crate::net::tls::shared_connector(&config.tls)?)
     } else {
         None
     };
