@@ -35,7 +35,7 @@ step "C programs under AddressSanitizer and valgrind"
 make asan
 cargo test --locked --test c_programs -- --ignored --test-threads=1
 
-step "fuzz the HTTP response parser (short run)"
+step "fuzz the parsers (short run: HTTP response, Engine.IO payloads, Socket.IO packets)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 
 step "done"

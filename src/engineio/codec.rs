@@ -220,10 +220,9 @@ fn decode_payload_v3(body: &[u8]) -> Result<Vec<Packet>> {
         let packet = &after[..end];
         out.push(match packet.strip_prefix('b') {
             Some(rest) => {
-                let (t, b64) = rest.split_at(rest.len().min(1));
-                if t != "4" {
-                    return Err(malformed("binary payload packet that is not a message"));
-                }
+                let b64 = rest
+                    .strip_prefix('4')
+                    .ok_or_else(|| malformed("binary payload packet that is not a message"))?;
                 Packet::Binary(base64_decode(b64)?)
             }
             None => decode_text(packet)?,
@@ -382,7 +381,9 @@ mod tests {
         // "4€😀" is 1 + 1 + 2 UTF-16 units.
         assert_eq!(body, "4:4€😀6:b4AQID");
         assert_eq!(decode_payload(body.as_bytes(), Version::V3).unwrap(), packets);
-        for bad in ["5:4€😀", "x:4a", ":4", "3", "2:b9AA", "99999999999:4"] {
+        // `b` then a multi-byte character used to panic (split inside the character).
+        for bad in ["5:4€😀", "x:4a", ":4", "3", "2:b9AA", "99999999999:4", "2:bé", "3:b😀"]
+        {
             assert!(decode_payload(bad.as_bytes(), Version::V3).is_err(), "{bad}");
         }
     }

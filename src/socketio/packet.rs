@@ -194,7 +194,12 @@ impl Packet {
                 None | Some(Value::Object(_)) => Ok(()),
                 _ => Err(malformed("connect data must be an object")),
             },
-            Kind::Disconnect => Ok(()),
+            // As socket.io-parser (3.x and 4.x): a disconnect carries no data. Accepting some
+            // would also make `1 5` (data 5) re-encode as `15` (ack id 5).
+            Kind::Disconnect => match self.data {
+                None => Ok(()),
+                Some(_) => Err(malformed("a disconnect carries no data")),
+            },
             Kind::ConnectError => match &self.data {
                 None | Some(Value::Object(_)) | Some(Value::String(_)) => Ok(()),
                 _ => Err(malformed("connect error data must be an object or a string")),
@@ -319,6 +324,10 @@ mod tests {
             "0[1]",
             "4[1]",
             "31{}",
+            // A disconnect has no data; `1 5` would re-encode as `15` (ack id 5).
+            "1 5",
+            "1[1]",
+            "1/chat,{}",
         ] {
             assert!(Packet::decode(bad).is_err(), "{bad:?}");
         }
@@ -345,6 +354,15 @@ mod tests {
         for bad in ["[]", "[1]", "{}", "[\"e\"", "nope", "[\"e\",]"] {
             assert!(split_event(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn floats_parse_exactly() {
+        // Needs serde_json's `float_roundtrip`: its default parser is off by one ulp here,
+        // and on its own output for this value.
+        let p = Packet::decode(r#"2["n",1.844674407e37]"#).unwrap();
+        assert_eq!(p.data, Some(json!(["n", 1.844674407e37])));
+        assert_eq!(Packet::decode(&p.encode()).unwrap(), p);
     }
 
     #[test]
