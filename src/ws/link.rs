@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::net::Stream;
 use std::io;
 use std::time::Instant;
-use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Bytes, Message};
@@ -75,16 +75,10 @@ pub fn map_error(e: tungstenite::Error) -> Option<Error> {
         T::Utf8(m) => {
             Error::new(ErrorCode::WsInvalidUtf8, format!("invalid UTF-8 in a text message: {m}"))
         }
-        T::Capacity(c) => {
-            Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {}", capacity(&c)))
-        }
+        T::Capacity(c) => Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {c}")),
         T::WriteBufferFull(_) => Error::new(ErrorCode::Backpressure, "write buffer full"),
         other => Error::new(ErrorCode::WsProtocol, other.to_string()),
     })
-}
-
-fn capacity(c: &CapacityError) -> String {
-    c.to_string()
 }
 
 /// The close code a client sends when it fails the connection for `code`.
