@@ -31,9 +31,14 @@ fn event(ev: &mut Events, name: &str) -> support::Ev {
 
 /// Everything one namespace session can do, against one server flavour.
 fn exercise(peer: &Peer, eio: &str) {
+    exercise_with(peer, config(peer, "/chat", eio));
+}
+
+fn exercise_with(peer: &Peer, cfg: SessionConfig) {
+    let _ = peer;
     let lp = TestLoop::start();
     let (h, mut ev) = collector();
-    let s: Session = lp.open(config(peer, "/chat", eio), h).unwrap();
+    let s: Session = lp.open(cfg, h).unwrap();
     let connect = event(&mut ev, "connect");
     assert_eq!(connect.namespace, "/chat");
     ev.wait_for("open", |e| e.is_state(SessionState::Open));
@@ -87,6 +92,24 @@ fn exercise(peer: &Peer, eio: &str) {
     ev.wait_for("disconnect", |e| e.topic == "disconnect" && e.namespace == "/chat");
     let rest = ev.until_closed();
     assert!(rest.iter().all(|e| e.kind != EventKind::Error), "a clean end: {rest:?}");
+}
+
+fn polling_config(peer: &Peer, namespace: &str, eio: &str) -> SessionConfig {
+    let mut c = config(peer, namespace, eio);
+    c.options.push(("transport".into(), "polling".into()));
+    c
+}
+
+#[test]
+fn socketio_v4_server_engineio_4_long_polling() {
+    let peer = server(&["--version", "4"]);
+    exercise_with(&peer, polling_config(&peer, "/chat", "auto"));
+}
+
+#[test]
+fn socketio_v2_server_engineio_3_long_polling() {
+    let peer = server(&["--version", "2"]);
+    exercise_with(&peer, polling_config(&peer, "/chat", "auto"));
 }
 
 #[test]
@@ -162,4 +185,32 @@ fn bad_emit_arguments_are_refused_at_the_call() {
     assert_eq!(code(s.emit("/", "connect", "[]", &[], None)), ErrorCode::InvalidParameter);
     assert_eq!(code(s.emit("nons", "e", "[]", &[], None)), ErrorCode::InvalidParameter);
     assert_eq!(code(s.emit("/", "e", "[]", &[b"x"], None)), ErrorCode::InvalidParameter);
+}
+
+/// Heartbeats travel over long-polling too: with a 200 ms ping interval the session stays
+/// up across several intervals (v4: the server's pings come in GETs, our pongs go in POSTs;
+/// v3: our pings go in POSTs) and still answers after them.
+#[test]
+fn long_polling_keeps_the_heartbeat() {
+    for version in ["4", "2"] {
+        let peer =
+            server(&["--version", version, "--ping-interval", "200", "--ping-timeout", "300"]);
+        let lp = TestLoop::start();
+        let (h, mut ev) = collector();
+        let s = lp.open(polling_config(&peer, "/chat", "auto"), h).unwrap();
+        ev.wait_for("open", |e| e.is_state(SessionState::Open));
+        let start = std::time::Instant::now();
+        let mut round = 0;
+        while start.elapsed() < Duration::from_millis(1500) {
+            s.emit("/chat", "echo", &format!("[{round}]"), &[], None).unwrap();
+            let echo = event(&mut ev, "echo");
+            assert_eq!(json_of(&echo.payload), json!([round]), "socket.io {version}");
+            round += 1;
+        }
+        assert!(
+            ev.seen.iter().all(|e| e.kind != EventKind::Error && !e.is_state(SessionState::Closed)),
+            "socket.io {version}: {:?}",
+            ev.seen
+        );
+    }
 }

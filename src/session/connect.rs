@@ -2,6 +2,8 @@
 //! HTTP exchange or a WebSocket upgrade), follow redirects, store cookies.
 
 use super::driver::Step;
+use super::polling::Poller;
+use super::transport::Transport;
 use super::{Ctx, Phase, SessionCore};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{Exchange, Request, Response, ResponseParser};
@@ -37,6 +39,24 @@ impl SessionCore {
         match step {
             Step::Http(request) => self.connect(ctx, Target::Http(request)),
             Step::WebSocket(url) => self.connect(ctx, Target::WebSocket(url)),
+            Step::Polling(url) => {
+                log::info!("session {}: long-polling {url}", self.shared.id);
+                let tls = self.tls_for(&url)?;
+                let poller = Poller::start(
+                    self.shared.id,
+                    self.token(),
+                    ctx.registry,
+                    ctx.resolver,
+                    ctx.resolved,
+                    tls,
+                    &self.config.timeouts,
+                    &self.config.limits,
+                    url,
+                    ctx.now,
+                )?;
+                self.phase = Phase::Open(Transport::Polling(Box::new(poller)));
+                self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
+            }
             Step::Finish => {
                 self.finish(ctx, 1000, "");
                 Ok(())
@@ -154,7 +174,7 @@ impl SessionCore {
                 let protocol = handshake::validate(&response, &key, &self.config.subprotocols)?;
                 let link =
                     Link::new(stream, exchange.take_leftover(), &self.config.limits, ctx.now);
-                self.phase = Phase::Open(link);
+                self.phase = Phase::Open(Transport::Ws(link));
                 log::info!("session {}: WebSocket open", self.shared.id);
                 self.with_io(ctx, 0, |driver, io| {
                     driver.on_open(protocol.as_deref().unwrap_or(""), io)

@@ -24,6 +24,8 @@ pub enum Step {
     Http(Request),
     /// Open a WebSocket at this URL.
     WebSocket(Url),
+    /// Run Engine.IO long-polling at this URL (`...?EIO=..&transport=polling`).
+    Polling(Url),
     /// End the session normally.
     Finish,
 }

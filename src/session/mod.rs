@@ -8,7 +8,9 @@
 pub mod command;
 mod connect;
 pub mod driver;
+mod polling;
 pub mod shared;
+mod transport;
 
 use crate::config::{Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
@@ -16,7 +18,7 @@ use crate::event::{Event, EventKind, SessionState};
 use crate::http::{CookieJar, Exchange};
 use crate::net::{Connector, Resolver, Stream};
 use crate::url::Url;
-use crate::ws::link::{Incoming, Link, ReadOutcome};
+use crate::ws::link::{Incoming, ReadOutcome};
 use command::{Budgeted, Command};
 use connect::Target;
 use driver::{Driver, End, Frame, Io, WebSocketDriver};
@@ -28,6 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use transport::Transport;
 
 /// Data messages handled per readiness event before other sessions get their turn.
 const READ_BUDGET: usize = 64;
@@ -63,9 +66,9 @@ enum Phase {
         key: String,
         deadline: Instant,
     },
-    Open(Link),
+    Open(Transport),
     Closing {
-        link: Link,
+        link: Transport,
         deadline: Instant,
     },
     Closed,
@@ -211,6 +214,16 @@ impl SessionCore {
         attempt: u64,
         result: io::Result<Vec<SocketAddr>>,
     ) {
+        if attempt & polling::POLL_ATTEMPT != 0 {
+            if let Phase::Open(Transport::Polling(p))
+            | Phase::Closing { link: Transport::Polling(p), .. } = &mut self.phase
+            {
+                if let Err(e) = p.on_resolved(attempt, result, ctx.now) {
+                    self.fail(ctx, e);
+                }
+            }
+            return;
+        }
         if attempt != self.attempt {
             return;
         }
@@ -319,7 +332,7 @@ impl SessionCore {
         };
         let now = ctx.now;
         let mut end = None;
-        let outcome = link.read(READ_BUDGET, now, &mut |m| {
+        let outcome = link.read(READ_BUDGET, now, ctx.scratch, &mut |m| {
             let mut frames = Vec::new();
             let mut opened = None;
             {
@@ -453,11 +466,7 @@ impl SessionCore {
                 format!("the HTTP response took longer than {:?}", self.config.timeouts.handshake),
             )),
             Phase::Open(link) => {
-                let ping = if keepalive {
-                    link.keepalive(&self.config.timeouts, now).map(|_| ())
-                } else {
-                    Ok(())
-                };
+                let ping = link.keepalive(&self.config.timeouts, now, keepalive);
                 match ping {
                     Ok(()) if driver_due => self.with_io(ctx, 0, |driver, io| driver.on_timer(io)),
                     other => other,
@@ -491,11 +500,8 @@ impl SessionCore {
             Phase::Connecting { connector, .. } => Some(connector.deadline()),
             Phase::Exchanging { deadline, .. } | Phase::Closing { deadline, .. } => Some(*deadline),
             Phase::Open(link) => {
-                let ping = if self.driver.websocket_keepalive() {
-                    link.keepalive_deadline(&self.config.timeouts)
-                } else {
-                    None
-                };
+                let ping = link
+                    .keepalive_deadline(&self.config.timeouts, self.driver.websocket_keepalive());
                 match (ping, self.driver.deadline()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -549,10 +555,7 @@ impl SessionCore {
                 let _ = ctx.registry.deregister(stream.tcp_mut());
                 stream.shutdown();
             }
-            Phase::Open(mut link) | Phase::Closing { mut link, .. } => {
-                let _ = ctx.registry.deregister(link.stream_mut().tcp_mut());
-                link.shutdown();
-            }
+            Phase::Open(mut link) | Phase::Closing { mut link, .. } => link.abandon(ctx.registry),
             Phase::Idle => {}
             Phase::Closed => self.phase = Phase::Closed,
         }

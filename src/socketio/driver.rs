@@ -9,7 +9,8 @@
 //! Options (`SessionConfig::options`): `namespace` (default: the URL path, else `/`),
 //! `auth` (JSON object for the namespace connect, revision 5), `path` (default
 //! `/socket.io/`), `query` (extra `k=v&...`), `eio` (`3`, `4` or `auto`), `transport`
-//! (`websocket`; long-polling is not implemented yet).
+//! (`websocket`, or `polling` for Engine.IO long-polling; the upgrade from polling to
+//! websocket is not implemented yet).
 
 use super::packet::{Header, Kind, Packet, check_placeholders, split_event};
 use crate::config::SessionConfig;
@@ -51,6 +52,7 @@ struct Partial {
 /// Drives a session as a Socket.IO client.
 pub struct SocketIoDriver {
     url: Url,
+    polling: bool,
     forced: Option<Version>,
     version: Version,
     primary: String,
@@ -123,16 +125,11 @@ impl SocketIoDriver {
             "4" => Some(Version::V4),
             _ => return Err(bad("option `eio` is 3, 4 or auto")),
         };
-        match config.option("transport").unwrap_or("websocket") {
-            "websocket" => {}
-            "polling" => {
-                return Err(Error::new(
-                    ErrorCode::NotSupported,
-                    "the long-polling transport is not implemented yet",
-                ));
-            }
+        let polling = match config.option("transport").unwrap_or("websocket") {
+            "websocket" => false,
+            "polling" => true,
             _ => return Err(bad("option `transport` is websocket or polling")),
-        }
+        };
         // `token` (lfcat --token) is shorthand for the auth object {"token": ...}.
         let auth = config.option("auth").map(str::to_string).or_else(|| {
             config.option("token").map(|t| serde_json::json!({ "token": t }).to_string())
@@ -144,18 +141,25 @@ impl SocketIoDriver {
         }
         let path = config.option("path").unwrap_or("/socket.io/");
         let query = url.target.split_once('?').map(|(_, q)| q.to_string());
+        let transport = if polling { "polling" } else { "websocket" };
         let mut target =
-            format!("{}?EIO={}&transport=websocket", path, forced.unwrap_or(Version::V4).query());
+            format!("{path}?EIO={}&transport={transport}", forced.unwrap_or(Version::V4).query());
         for extra in [query.as_deref(), config.option("query")].into_iter().flatten() {
             if !extra.is_empty() {
                 target.push('&');
                 target.push_str(extra.trim_start_matches('?'));
             }
         }
-        url.scheme = if url.scheme.is_tls() { Scheme::Wss } else { Scheme::Ws };
+        url.scheme = match (polling, url.scheme.is_tls()) {
+            (false, true) => Scheme::Wss,
+            (false, false) => Scheme::Ws,
+            (true, true) => Scheme::Https,
+            (true, false) => Scheme::Http,
+        };
         url.target = target;
         Ok(SocketIoDriver {
             url,
+            polling,
             forced,
             version: forced.unwrap_or(Version::V4),
             primary: namespace.clone(),
@@ -487,7 +491,11 @@ impl SocketIoDriver {
         for ns in &mut self.namespaces {
             ns.state = Membership::Joining;
         }
-        Step::WebSocket(self.url.clone())
+        if self.polling {
+            Step::Polling(self.url.clone())
+        } else {
+            Step::WebSocket(self.url.clone())
+        }
     }
 }
 
