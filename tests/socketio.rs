@@ -31,11 +31,10 @@ fn event(ev: &mut Events, name: &str) -> support::Ev {
 
 /// Everything one namespace session can do, against one server flavour.
 fn exercise(peer: &Peer, eio: &str) {
-    exercise_with(peer, config(peer, "/chat", eio));
+    exercise_with(config(peer, "/chat", eio));
 }
 
-fn exercise_with(peer: &Peer, cfg: SessionConfig) {
-    let _ = peer;
+fn exercise_with(cfg: SessionConfig) {
     let lp = TestLoop::start();
     let (h, mut ev) = collector();
     let s: Session = lp.open(cfg, h).unwrap();
@@ -100,16 +99,50 @@ fn polling_config(peer: &Peer, namespace: &str, eio: &str) -> SessionConfig {
     c
 }
 
+fn upgrade_config(peer: &Peer, namespace: &str) -> SessionConfig {
+    let mut c = config(peer, namespace, "auto");
+    c.options.push(("transport".into(), "upgrade".into()));
+    c
+}
+
+#[test]
+fn socketio_v4_server_polling_then_upgrade() {
+    let peer = server(&["--version", "4"]);
+    exercise_with(upgrade_config(&peer, "/chat"));
+}
+
+#[test]
+fn socketio_v2_server_polling_then_upgrade() {
+    let peer = server(&["--version", "2"]);
+    exercise_with(upgrade_config(&peer, "/chat"));
+}
+
+#[test]
+fn socketio_v4_server_with_allow_eio3_polling_and_upgrade_engineio_3() {
+    let peer = server(&["--version", "4", "--allow-eio3"]);
+    for transport in ["polling", "upgrade"] {
+        let mut c = config(&peer, "/chat", "3");
+        c.options.push(("transport".into(), transport.into()));
+        exercise_with(c);
+    }
+}
+
+#[test]
+fn upgrade_not_offered_stays_on_polling() {
+    let peer = server(&["--version", "4", "--transports", "polling"]);
+    exercise_with(upgrade_config(&peer, "/chat"));
+}
+
 #[test]
 fn socketio_v4_server_engineio_4_long_polling() {
     let peer = server(&["--version", "4"]);
-    exercise_with(&peer, polling_config(&peer, "/chat", "auto"));
+    exercise_with(polling_config(&peer, "/chat", "auto"));
 }
 
 #[test]
 fn socketio_v2_server_engineio_3_long_polling() {
     let peer = server(&["--version", "2"]);
-    exercise_with(&peer, polling_config(&peer, "/chat", "auto"));
+    exercise_with(polling_config(&peer, "/chat", "auto"));
 }
 
 #[test]
@@ -187,29 +220,33 @@ fn bad_emit_arguments_are_refused_at_the_call() {
     assert_eq!(code(s.emit("/", "e", "[]", &[b"x"], None)), ErrorCode::InvalidParameter);
 }
 
-/// Heartbeats travel over long-polling too: with a 200 ms ping interval the session stays
+/// Heartbeats travel over long-polling, and across the upgrade, too: with a 200 ms ping interval the session stays
 /// up across several intervals (v4: the server's pings come in GETs, our pongs go in POSTs;
 /// v3: our pings go in POSTs) and still answers after them.
 #[test]
 fn long_polling_keeps_the_heartbeat() {
-    for version in ["4", "2"] {
+    for (version, transport) in
+        [("4", "polling"), ("2", "polling"), ("4", "upgrade"), ("2", "upgrade")]
+    {
         let peer =
             server(&["--version", version, "--ping-interval", "200", "--ping-timeout", "300"]);
         let lp = TestLoop::start();
         let (h, mut ev) = collector();
-        let s = lp.open(polling_config(&peer, "/chat", "auto"), h).unwrap();
+        let mut c = config(&peer, "/chat", "auto");
+        c.options.push(("transport".into(), transport.into()));
+        let s = lp.open(c, h).unwrap();
         ev.wait_for("open", |e| e.is_state(SessionState::Open));
         let start = std::time::Instant::now();
         let mut round = 0;
         while start.elapsed() < Duration::from_millis(1500) {
             s.emit("/chat", "echo", &format!("[{round}]"), &[], None).unwrap();
             let echo = event(&mut ev, "echo");
-            assert_eq!(json_of(&echo.payload), json!([round]), "socket.io {version}");
+            assert_eq!(json_of(&echo.payload), json!([round]), "socket.io {version} {transport}");
             round += 1;
         }
         assert!(
             ev.seen.iter().all(|e| e.kind != EventKind::Error && !e.is_state(SessionState::Closed)),
-            "socket.io {version}: {:?}",
+            "socket.io {version} {transport}: {:?}",
             ev.seen
         );
     }

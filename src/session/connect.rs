@@ -39,7 +39,7 @@ impl SessionCore {
         match step {
             Step::Http(request) => self.connect(ctx, Target::Http(request)),
             Step::WebSocket(url) => self.connect(ctx, Target::WebSocket(url)),
-            Step::Polling(url) => {
+            Step::Polling(url, upgrade) => {
                 log::info!("session {}: long-polling {url}", self.shared.id);
                 let tls = self.tls_for(&url)?;
                 let poller = Poller::start(
@@ -49,9 +49,9 @@ impl SessionCore {
                     ctx.resolver,
                     ctx.resolved,
                     tls,
-                    &self.config.timeouts,
-                    &self.config.limits,
+                    &self.config,
                     url,
+                    upgrade,
                     ctx.now,
                 )?;
                 self.phase = Phase::Open(Transport::Polling(Box::new(poller)));

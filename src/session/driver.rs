@@ -24,8 +24,9 @@ pub enum Step {
     Http(Request),
     /// Open a WebSocket at this URL.
     WebSocket(Url),
-    /// Run Engine.IO long-polling at this URL (`...?EIO=..&transport=polling`).
-    Polling(Url),
+    /// Run Engine.IO long-polling at this URL (`...?EIO=..&transport=polling`), moving to a
+    /// WebSocket when the flag is set and the server offers it.
+    Polling(Url, bool),
     /// End the session normally.
     Finish,
 }

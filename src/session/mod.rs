@@ -360,6 +360,12 @@ impl SessionCore {
             }
             Ok(frames)
         })?;
+        if let Transport::Polling(p) = link {
+            if let Some(ws) = p.take_upgraded() {
+                // Long-polling handed over to a WebSocket; the held GET came back first.
+                *link = Transport::Ws(ws);
+            }
+        }
         self.flush()?;
         match outcome {
             ReadOutcome::Drained => {}

@@ -9,8 +9,8 @@
 //! Options (`SessionConfig::options`): `namespace` (default: the URL path, else `/`),
 //! `auth` (JSON object for the namespace connect, revision 5), `path` (default
 //! `/socket.io/`), `query` (extra `k=v&...`), `eio` (`3`, `4` or `auto`), `transport`
-//! (`websocket`, or `polling` for Engine.IO long-polling; the upgrade from polling to
-//! websocket is not implemented yet).
+//! (`websocket`; `polling` for Engine.IO long-polling; `upgrade` for long-polling first,
+//! then a WebSocket once the server offers it, as socket.io's own client does).
 
 use super::packet::{Header, Kind, Packet, check_placeholders, split_event};
 use crate::config::SessionConfig;
@@ -53,6 +53,7 @@ struct Partial {
 pub struct SocketIoDriver {
     url: Url,
     polling: bool,
+    upgrade: bool,
     forced: Option<Version>,
     version: Version,
     primary: String,
@@ -125,10 +126,12 @@ impl SocketIoDriver {
             "4" => Some(Version::V4),
             _ => return Err(bad("option `eio` is 3, 4 or auto")),
         };
-        let polling = match config.option("transport").unwrap_or("websocket") {
-            "websocket" => false,
-            "polling" => true,
-            _ => return Err(bad("option `transport` is websocket or polling")),
+        // `upgrade`: what socket.io's own client does — long-polling first, then WebSocket.
+        let (polling, upgrade) = match config.option("transport").unwrap_or("websocket") {
+            "websocket" => (false, false),
+            "polling" => (true, false),
+            "upgrade" => (true, true),
+            _ => return Err(bad("option `transport` is websocket, polling or upgrade")),
         };
         // `token` (lfcat --token) is shorthand for the auth object {"token": ...}.
         let auth = config.option("auth").map(str::to_string).or_else(|| {
@@ -160,6 +163,7 @@ impl SocketIoDriver {
         Ok(SocketIoDriver {
             url,
             polling,
+            upgrade,
             forced,
             version: forced.unwrap_or(Version::V4),
             primary: namespace.clone(),
@@ -492,7 +496,7 @@ impl SocketIoDriver {
             ns.state = Membership::Joining;
         }
         if self.polling {
-            Step::Polling(self.url.clone())
+            Step::Polling(self.url.clone(), self.upgrade)
         } else {
             Step::WebSocket(self.url.clone())
         }
