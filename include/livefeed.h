@@ -30,11 +30,6 @@
 
 
 /**
- * Most binary attachments one packet may announce (each is buffered until complete).
- */
-#define MAX_ATTACHMENTS 256
-
-/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0

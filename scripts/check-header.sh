@@ -3,6 +3,12 @@
 # macros agree with the library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every macro the header defines is ours: LF_-prefixed (or the include guard).
+bad=$(grep -E '^#define ' include/livefeed.h | awk '{print $2}' | grep -vE '^(LF_|LIVEFEED_H$)' || true)
+if [ -n "$bad" ]; then
+  echo "macros without the LF_ prefix in include/livefeed.h: $bad (exclude them in cbindgen.toml)"
+  exit 1
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 flags="-Wall -Wextra -Werror -pedantic -Iinclude"
