@@ -173,13 +173,12 @@ impl Poller {
         r.header("Connection", "close")
     }
 
-    fn open_slot(&mut self, body: Option<String>, now: Instant) -> Result<Slot> {
-        let request = self.request(body);
+    /// Starts a connection to `url`; resolver answers for it carry the returned attempt.
+    fn connect(&mut self, url: &Url, now: Instant) -> Result<(Connector, u64)> {
         self.attempts += 1;
         let attempt = POLL_ATTEMPT | self.attempts;
         let (id, sink) = (self.id, Arc::clone(&self.resolved));
         let reply = Box::new(move |r| sink(id, attempt, r));
-        let url = &request.url;
         let tls = if url.scheme.is_tls() { self.tls.clone() } else { None };
         let connector = Connector::start(
             &url.host,
@@ -192,6 +191,12 @@ impl Poller {
             reply,
             now,
         )?;
+        Ok((connector, attempt))
+    }
+
+    fn open_slot(&mut self, body: Option<String>, now: Instant) -> Result<Slot> {
+        let request = self.request(body);
+        let (connector, attempt) = self.connect(&request.url.clone(), now)?;
         Ok(Slot::Connecting { connector, request, attempt })
     }
 
@@ -396,22 +401,7 @@ impl Poller {
     fn start_upgrade(&mut self, now: Instant) -> Result<()> {
         let Some(sid) = self.sid.clone() else { return Ok(()) };
         let url = self.upgrade_url(&sid);
-        self.attempts += 1;
-        let attempt = POLL_ATTEMPT | self.attempts;
-        let (id, sink) = (self.id, Arc::clone(&self.resolved));
-        let reply = Box::new(move |r| sink(id, attempt, r));
-        let tls = if url.scheme.is_tls() { self.tls.clone() } else { None };
-        let connector = Connector::start(
-            &url.host,
-            url.port,
-            tls,
-            &self.timeouts,
-            self.token,
-            &self.registry,
-            &self.resolver,
-            reply,
-            now,
-        )?;
+        let (connector, attempt) = self.connect(&url, now)?;
         self.upgrade = Upgrade::Connecting { connector, attempt };
         Ok(())
     }
