@@ -4,6 +4,7 @@
 //! keeps its connection healthy and hands [`Event`]s to a handler on the loop thread.
 //! The same API is exposed to C through `include/livefeed.h` (see the `ffi` module).
 
+pub mod atmosphere;
 pub mod config;
 pub mod engineio;
 pub mod error;
