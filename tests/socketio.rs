@@ -34,7 +34,9 @@ fn exercise(peer: &Peer, eio: &str) {
     exercise_with(config(peer, "/chat", eio));
 }
 
-fn exercise_with(cfg: SessionConfig) {
+/// Runs the exercise; returns the session id (for the log checks on the transport).
+fn exercise_with(cfg: SessionConfig) -> u64 {
+    support::capture_logs();
     let lp = TestLoop::start();
     let (h, mut ev) = collector();
     let s: Session = lp.open(cfg, h).unwrap();
@@ -91,6 +93,28 @@ fn exercise_with(cfg: SessionConfig) {
     ev.wait_for("disconnect", |e| e.topic == "disconnect" && e.namespace == "/chat");
     let rest = ev.until_closed();
     assert!(rest.iter().all(|e| e.kind != EventKind::Error), "a clean end: {rest:?}");
+    s.id()
+}
+
+/// What the session logged about moving from long-polling to a WebSocket.
+fn upgrade_log(id: u64) -> Vec<String> {
+    let prefix = format!("session {id}: ");
+    support::logged(|r| {
+        r.message.starts_with(&prefix)
+            && (r.message.contains("upgraded from long-polling")
+                || r.message.contains("staying on long-polling"))
+    })
+    .into_iter()
+    .map(|r| r.message)
+    .collect()
+}
+
+fn assert_upgraded(id: u64) {
+    let log = upgrade_log(id);
+    assert!(
+        log.len() == 1 && log[0].ends_with("upgraded from long-polling to WebSocket"),
+        "session {id} should have moved to the WebSocket: {log:?}"
+    );
 }
 
 fn polling_config(peer: &Peer, namespace: &str, eio: &str) -> SessionConfig {
@@ -108,13 +132,13 @@ fn upgrade_config(peer: &Peer, namespace: &str) -> SessionConfig {
 #[test]
 fn socketio_v4_server_polling_then_upgrade() {
     let peer = server(&["--version", "4"]);
-    exercise_with(upgrade_config(&peer, "/chat"));
+    assert_upgraded(exercise_with(upgrade_config(&peer, "/chat")));
 }
 
 #[test]
 fn socketio_v2_server_polling_then_upgrade() {
     let peer = server(&["--version", "2"]);
-    exercise_with(upgrade_config(&peer, "/chat"));
+    assert_upgraded(exercise_with(upgrade_config(&peer, "/chat")));
 }
 
 #[test]
@@ -123,14 +147,19 @@ fn socketio_v4_server_with_allow_eio3_polling_and_upgrade_engineio_3() {
     for transport in ["polling", "upgrade"] {
         let mut c = config(&peer, "/chat", "3");
         c.options.push(("transport".into(), transport.into()));
-        exercise_with(c);
+        let id = exercise_with(c);
+        if transport == "upgrade" {
+            assert_upgraded(id);
+        }
     }
 }
 
 #[test]
 fn upgrade_not_offered_stays_on_polling() {
     let peer = server(&["--version", "4", "--transports", "polling"]);
-    exercise_with(upgrade_config(&peer, "/chat"));
+    let id = exercise_with(upgrade_config(&peer, "/chat"));
+    // Not offered: no attempt at all (an attempt would fail and log "staying on ...").
+    assert_eq!(upgrade_log(id), Vec::<String>::new(), "session {id} tried an upgrade");
 }
 
 #[test]
