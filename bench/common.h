@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <time.h>
 
+/* How long one loop turn may wait, so deadlines are checked often enough. */
+#define TURN_MS 100
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -34,5 +37,19 @@ static void fail_call(const char *what, lf_result r) {
             return 1;                                                                              \
         }                                                                                          \
     } while (0)
+
+/* Drives `lp` from this thread until the callback sets *done or *failed, or `limit_s`
+ * seconds pass. Returns 0, or 1 after reporting a failed lf_loop_run_once. */
+static int run_until(lf_loop *lp, const int *done, const int *failed, double limit_s) {
+    double deadline = now_s() + limit_s;
+    while (!*done && !*failed && now_s() < deadline) {
+        lf_result r = lf_loop_run_once(lp, TURN_MS);
+        if (r != LF_RESULT_OK) {
+            fail_call("lf_loop_run_once", r);
+            return 1;
+        }
+    }
+    return 0;
+}
 
 #endif

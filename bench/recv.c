@@ -30,7 +30,6 @@
 /* Upper bounds for every phase, so a broken server cannot hang the benchmark. */
 #define THROUGHPUT_DEADLINE_S 60.0
 #define OPEN_DEADLINE_S 30.0
-#define TURN_MS 100
 
 #define BENCH_NAME "recv"
 #include "common.h"
@@ -141,13 +140,8 @@ static int run_throughput(const char *url, uint64_t n) {
     CHECK(lf_session_new(lp, cfg, throughput_cb, &s, NULL, &session));
     lf_config_free(cfg);
 
-    double deadline = now_s() + THROUGHPUT_DEADLINE_S;
-    while (!s.done && !s.failed && now_s() < deadline) {
-        lf_result r = lf_loop_run_once(lp, TURN_MS);
-        if (r != LF_RESULT_OK) {
-            fail_call("lf_loop_run_once", r);
-            return 1;
-        }
+    if (run_until(lp, &s.done, &s.failed, THROUGHPUT_DEADLINE_S) != 0) {
+        return 1;
     }
     lf_session_free(session);
     lf_loop_free(lp);

@@ -34,7 +34,6 @@
 
 /* Upper bound for the whole run (connect, stream, "done"). */
 #define DEADLINE_S 60.0
-#define TURN_MS 100
 
 #define BENCH_NAME "sio_recv"
 #include "common.h"
@@ -141,13 +140,8 @@ static int run(const char *url, uint64_t n, int json) {
     CHECK(lf_session_new(lp, cfg, on_event, &s, NULL, &session));
     lf_config_free(cfg);
 
-    double deadline = now_s() + DEADLINE_S;
-    while (!s.done && !s.failed && now_s() < deadline) {
-        lf_result r = lf_loop_run_once(lp, TURN_MS);
-        if (r != LF_RESULT_OK) {
-            fail_call("lf_loop_run_once", r);
-            return 1;
-        }
+    if (run_until(lp, &s.done, &s.failed, DEADLINE_S) != 0) {
+        return 1;
     }
     lf_session_free(session);
     lf_loop_free(lp);
