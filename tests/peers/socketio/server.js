@@ -29,43 +29,16 @@
 'use strict';
 
 const http = require('http');
+const { parsePeerArgs, createIo, serve } = require('./common');
 
-function parseArgs(argv) {
-  const o = { quiet: false, version: 4, allowEIO3: false, pingInterval: null, pingTimeout: null, transports: null, connectTimeout: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) usage(`missing value for ${a}`);
-      return argv[++i];
-    };
-    const num = () => {
-      const v = Number(val());
-      if (!Number.isInteger(v) || v < 0) usage(`bad number for ${a}`);
-      return v;
-    };
-    switch (a) {
-      case '--version': o.version = Number(val()); break;
-      case '--allow-eio3': o.allowEIO3 = true; break;
-      case '--quiet': o.quiet = true; break;
-      case '--ping-interval': o.pingInterval = num(); break;
-      case '--ping-timeout': o.pingTimeout = num(); break;
-      case '--connect-timeout': o.connectTimeout = num(); break;
-      case '--transports': o.transports = val().split(',').map((s) => s.trim()).filter(Boolean); break;
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (o.version !== 2 && o.version !== 4) usage('--version must be 4 or 2');
-  if (o.allowEIO3 && o.version !== 4) usage('--allow-eio3 only makes sense with --version 4');
-  return o;
-}
-
-function usage(msg) {
-  process.stderr.write(`server.js: ${msg}\nusage: node server.js --version 4|2 [--allow-eio3] ` +
-    '[--ping-interval MS] [--ping-timeout MS] [--transports websocket,polling] [--quiet] [--connect-timeout MS]\n');
-  process.exit(2);
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const { opts, usage } = parsePeerArgs(
+  'server.js',
+  process.argv.slice(2),
+  { version: 4, connectTimeout: null },
+  { '--connect-timeout': 'connectTimeout' },
+  '--version 4|2 [--allow-eio3] [--ping-interval MS] [--ping-timeout MS] ' +
+    '[--transports websocket,polling] [--quiet] [--connect-timeout MS]',
+);
 const V = opts.version;
 
 function log(...parts) {
@@ -86,22 +59,8 @@ const httpServer = http.createServer((req, res) => {
   res.end('not found\n');
 });
 
-const ioOpts = {};
-if (opts.pingInterval !== null) ioOpts.pingInterval = opts.pingInterval;
-if (opts.pingTimeout !== null) ioOpts.pingTimeout = opts.pingTimeout;
-if (opts.transports) ioOpts.transports = opts.transports;
-
-let io;
-if (V === 4) {
-  const { Server } = require('socket.io');
-  if (opts.allowEIO3) ioOpts.allowEIO3 = true;
-  if (opts.connectTimeout !== null) ioOpts.connectTimeout = opts.connectTimeout;
-  io = new Server(httpServer, ioOpts);
-} else {
-  if (opts.connectTimeout !== null) usage('--connect-timeout is a socket.io 4 option');
-  ioOpts.serveClient = false;
-  io = require('socket.io-v2')(httpServer, ioOpts);
-}
+if (V === 2 && opts.connectTimeout !== null) usage('--connect-timeout is a socket.io 4 option');
+const io = createIo(httpServer, opts, opts.connectTimeout !== null ? { connectTimeout: opts.connectTimeout } : {});
 
 io.engine.on('connection', (conn) => {
   const proto = conn.protocol !== undefined ? conn.protocol : 3;
@@ -166,17 +125,4 @@ for (const name of ['/', '/chat', '/private']) {
   });
 }
 
-httpServer.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: httpServer.address().port }) + '\n');
-  log(`listening on 127.0.0.1:${httpServer.address().port} opts=${JSON.stringify(opts)}`);
-});
-
-function quit() {
-  process.exit(0);
-}
-process.stdin.on('end', quit);
-process.stdin.on('close', quit);
-process.stdin.on('error', quit);
-process.stdin.resume();
-process.on('SIGTERM', quit);
-process.on('SIGINT', quit);
+serve(httpServer, log, opts);

@@ -26,45 +26,18 @@
 'use strict';
 
 const http = require('http');
+const { parsePeerArgs, createIo, serve } = require('./common');
 const crypto = require('crypto');
 
-function parseArgs(argv) {
-  const o = { quiet: false, version: 2, allowEIO3: false, pingInterval: null, pingTimeout: null, transports: null, interval: 100 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) usage(`missing value for ${a}`);
-      return argv[++i];
-    };
-    const num = () => {
-      const v = Number(val());
-      if (!Number.isInteger(v) || v < 0) usage(`bad number for ${a}`);
-      return v;
-    };
-    switch (a) {
-      case '--version': o.version = Number(val()); break;
-      case '--allow-eio3': o.allowEIO3 = true; break;
-      case '--quiet': o.quiet = true; break;
-      case '--ping-interval': o.pingInterval = num(); break;
-      case '--ping-timeout': o.pingTimeout = num(); break;
-      case '--interval': o.interval = num(); break;
-      case '--transports': o.transports = val().split(',').map((s) => s.trim()).filter(Boolean); break;
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (o.version !== 2 && o.version !== 4) usage('--version must be 2 or 4');
-  if (o.allowEIO3 && o.version !== 4) usage('--allow-eio3 only makes sense with --version 4');
-  if (o.interval < 1) usage('--interval must be >= 1');
-  return o;
-}
-
-function usage(msg) {
-  process.stderr.write(`thethings.js: ${msg}\nusage: node thethings.js [--version 2|4] [--allow-eio3] ` +
-    '[--ping-interval MS] [--ping-timeout MS] [--transports websocket,polling] [--quiet] [--interval MS]\n');
-  process.exit(2);
-}
-
-const opts = parseArgs(process.argv.slice(2));
+const { opts, usage } = parsePeerArgs(
+  'thethings.js',
+  process.argv.slice(2),
+  { version: 2, interval: 100 },
+  { '--interval': 'interval' },
+  '[--version 2|4] [--allow-eio3] [--ping-interval MS] [--ping-timeout MS] ' +
+    '[--transports websocket,polling] [--quiet] [--interval MS]',
+);
+if (opts.interval < 1) usage('--interval must be >= 1');
 const V = opts.version;
 
 function log(...parts) {
@@ -127,19 +100,7 @@ function onRequest(req, res) {
 
 const httpServer = http.createServer(onRequest);
 
-const ioOpts = {};
-if (opts.pingInterval !== null) ioOpts.pingInterval = opts.pingInterval;
-if (opts.pingTimeout !== null) ioOpts.pingTimeout = opts.pingTimeout;
-if (opts.transports) ioOpts.transports = opts.transports;
-let io;
-if (V === 4) {
-  const { Server } = require('socket.io');
-  if (opts.allowEIO3) ioOpts.allowEIO3 = true;
-  io = new Server(httpServer, ioOpts);
-} else {
-  ioOpts.serveClient = false;
-  io = require('socket.io-v2')(httpServer, ioOpts);
-}
+const io = createIo(httpServer, opts);
 
 io.engine.on('connection', (conn) => {
   const proto = conn.protocol !== undefined ? conn.protocol : 3;
@@ -215,17 +176,4 @@ io.of('/v2').on('connection', (socket) => {
   });
 });
 
-httpServer.listen(0, '127.0.0.1', () => {
-  process.stdout.write(JSON.stringify({ port: httpServer.address().port }) + '\n');
-  log(`listening on 127.0.0.1:${httpServer.address().port} opts=${JSON.stringify(opts)}`);
-});
-
-function quit() {
-  process.exit(0);
-}
-process.stdin.on('end', quit);
-process.stdin.on('close', quit);
-process.stdin.on('error', quit);
-process.stdin.resume();
-process.on('SIGTERM', quit);
-process.on('SIGINT', quit);
+serve(httpServer, log, opts);
