@@ -280,3 +280,22 @@ fn long_polling_keeps_the_heartbeat() {
         );
     }
 }
+
+/// A polling request the server refuses is a clear error: socket.io 4 without allowEIO3
+/// answers EIO=3 with HTTP 400 and {"code":5,"message":"Unsupported protocol version"}.
+#[test]
+fn a_refused_poll_is_an_http_status_error() {
+    let peer = server(&["--version", "4"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(polling_config(&peer, "/chat", "3"), h).unwrap();
+    let evs = ev.until_closed();
+    let err = evs.iter().find(|e| e.kind == EventKind::Error).expect("an error event");
+    assert_eq!(err.error, Some(ErrorCode::HttpStatus), "{err:?}");
+    assert!(
+        err.message.contains("400") && err.message.contains("Unsupported protocol version"),
+        "{}",
+        err.message
+    );
+    assert!(evs.iter().all(|e| !e.is_state(SessionState::Open)), "{evs:?}");
+}
