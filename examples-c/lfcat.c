@@ -43,6 +43,12 @@ static const char USAGE[] =
     "      --device ID        protocol option \"device\" (repeatable)\n"
     "      --subscribe TOPIC  protocol option \"subscribe\" (repeatable); with -p socketio,\n"
     "                         the event names to print (all events when none)\n"
+    "      --datalog QUERY    protocol option \"datalog\" (smartserver: run a data-log query)\n"
+    "      --track-message-length\n"
+    "                         protocol option \"track_message_length\" (atmosphere, navixy)\n"
+    "  -o, --option KEY=VALUE any protocol option (repeatable)\n"
+    "      --reconnect MIN_MS,MAX_MS\n"
+    "                         reconnect after a lost connection, backoff between the two\n"
     "      --send TEXT        text message to send once open (repeatable, sent in order)\n"
     "      --cafile FILE      also trust the CA certificates in this PEM file\n"
     "      --insecure         do not verify the server certificate (test rigs only)\n"
@@ -360,6 +366,9 @@ enum {
     OPT_INSECURE,
     OPT_COUNT,
     OPT_TIMEOUT,
+    OPT_DATALOG,
+    OPT_TRACK_LENGTH,
+    OPT_RECONNECT,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -376,6 +385,10 @@ static const struct option LONG_OPTIONS[] = {
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"count", required_argument, NULL, OPT_COUNT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"datalog", required_argument, NULL, OPT_DATALOG},
+    {"track-message-length", no_argument, NULL, OPT_TRACK_LENGTH},
+    {"option", required_argument, NULL, 'o'},
+    {"reconnect", required_argument, NULL, OPT_RECONNECT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -433,7 +446,7 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
     int insecure = 0;
     int opt;
     lf_result r = LF_RESULT_OK;
-    while ((opt = getopt_long(argc, argv, "p:H:vh", LONG_OPTIONS, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:H:o:vh", LONG_OPTIONS, NULL)) != -1) {
         const char *key = NULL;
         switch (opt) {
         case 'h':
@@ -471,6 +484,34 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
             }
             break;
         }
+        case 'o': {
+            char *eq = strchr(optarg, '=');
+            if (eq == NULL || eq == optarg) {
+                return usage_error("--option '%s': expected KEY=VALUE", optarg);
+            }
+            *eq = '\0'; /* argv strings are ours to modify */
+            if ((r = lf_config_set_option(cfg, optarg, eq + 1)) != LF_RESULT_OK) {
+                report("--option", r);
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        case OPT_RECONNECT: {
+            unsigned min_ms = 0, max_ms = 0;
+            char tail = 0;
+            if (sscanf(optarg, "%u,%u%c", &min_ms, &max_ms, &tail) != 2 ||
+                (r = lf_config_set_reconnect(cfg, min_ms, max_ms, 0)) != LF_RESULT_OK) {
+                return usage_error("--reconnect '%s': expected MIN_MS,MAX_MS with 1 <= MIN <= MAX", optarg);
+            }
+            break;
+        }
+        case OPT_DATALOG: key = "datalog"; break;
+        case OPT_TRACK_LENGTH:
+            if ((r = lf_config_set_option(cfg, "track_message_length", "true")) != LF_RESULT_OK) {
+                report("--track-message-length", r);
+                return EXIT_USAGE;
+            }
+            break;
         case OPT_TOKEN: key = "token"; break;
         case OPT_USER: key = "user"; break;
         case OPT_PASSWORD: key = "password"; break;

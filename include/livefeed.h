@@ -316,9 +316,13 @@ enum lf_state
    */
   LF_STATE_CLOSING = 2,
   /**
-   * Ended; no more events except a final state change when reconnecting is added.
+   * Ended; no more events.
    */
   LF_STATE_CLOSED = 3,
+  /**
+   * The connection ended; waiting out the backoff delay before connecting again.
+   */
+  LF_STATE_RECONNECTING = 4,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -677,6 +681,19 @@ lf_result lf_config_set_timeout(lf_config *config, uint32_t which, uint32_t ms);
  * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
  */
 lf_result lf_config_set_limit(lf_config *config, uint32_t which, size_t value);
+
+/**
+ * Turns reconnecting on (`min_ms` ≥ 1) or off (all three 0). After a connection ends
+ * without the host asking, the session waits a delay drawn between `min_ms` and a cap that
+ * doubles from `min_ms` up to `max_ms` (full jitter), then connects again, re-running the
+ * protocol's bootstrap and subscriptions. `max_attempts` failed attempts in a row end the
+ * session (0: no limit). While it waits the state is `LF_STATE_RECONNECTING`, announced by
+ * a STATE event whose text is `{"attempt":N,"delay_ms":D,"reason":"..."}`.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`
+ * (`min_ms` 0 with other values, or `max_ms` below `min_ms`).
+ */
+lf_result lf_config_set_reconnect(lf_config *config, uint32_t min_ms, uint32_t max_ms, uint32_t max_attempts);
 
 /**
  * Sets a protocol option, appending to earlier values of the same key. Keys used by the

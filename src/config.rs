@@ -52,6 +52,11 @@ impl Protocol {
         }
     }
 
+    /// Whether sessions of this protocol take subscriptions (`Session::subscribe`).
+    pub fn subscribes(self) -> bool {
+        matches!(self, Self::TheThings | Self::Navixy | Self::SmartServer | Self::Igtimi)
+    }
+
     /// Looks a protocol up by its short name.
     pub fn from_name(name: &str) -> Option<Protocol> {
         Self::ALL.iter().copied().find(|p| p.name() == name)
@@ -129,6 +134,44 @@ impl Default for Limits {
     }
 }
 
+/// When and how a session reconnects after its connection ends without the host asking.
+///
+/// Delays grow exponentially from `min_delay` to `max_delay` with full jitter (each delay is
+/// drawn uniformly between `min_delay` and the current cap), so a fleet of gateways does
+/// not reconnect in lockstep after an outage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconnect {
+    /// Reconnect at all (off by default: the session ends on the first failure).
+    pub enabled: bool,
+    /// Shortest delay before an attempt.
+    pub min_delay: Duration,
+    /// Longest delay before an attempt.
+    pub max_delay: Duration,
+    /// Attempts in a row before giving up (0: no limit).
+    pub max_attempts: u32,
+    /// A connection open this long resets the backoff to `min_delay`.
+    pub stable_after: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            enabled: false,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_attempts: 0,
+            stable_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Reconnect {
+    /// Reconnecting on, with these delays and no attempt limit.
+    pub fn with_delays(min_delay: Duration, max_delay: Duration) -> Reconnect {
+        Reconnect { enabled: true, min_delay, max_delay, ..Reconnect::default() }
+    }
+}
+
 /// TLS settings. Verification against the system trust store is on by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
@@ -161,6 +204,8 @@ pub struct SessionConfig {
     pub timeouts: Timeouts,
     /// Size limits.
     pub limits: Limits,
+    /// Reconnect policy.
+    pub reconnect: Reconnect,
     /// Protocol-specific options (`token`, `user`, `device`, `subscribe`, ...), in the order set.
     pub options: Vec<(String, String)>,
 }
@@ -178,6 +223,7 @@ impl SessionConfig {
             tls: TlsOptions::default(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            reconnect: Reconnect::default(),
             options: Vec::new(),
         }
     }

@@ -77,8 +77,10 @@ pub enum SessionState {
     Open = 1,
     /// Close handshake under way.
     Closing = 2,
-    /// Ended; no more events except a final state change when reconnecting is added.
+    /// Ended; no more events.
     Closed = 3,
+    /// The connection ended; waiting out the backoff delay before connecting again.
+    Reconnecting = 4,
 }
 
 impl SessionState {
@@ -95,12 +97,13 @@ impl SessionState {
             Self::Open => "open\0",
             Self::Closing => "closing\0",
             Self::Closed => "closed\0",
+            Self::Reconnecting => "reconnecting\0",
         }
     }
 
     /// Looks a state up by value.
     pub fn from_u32(v: u32) -> Option<SessionState> {
-        [Self::Connecting, Self::Open, Self::Closing, Self::Closed]
+        [Self::Connecting, Self::Open, Self::Closing, Self::Closed, Self::Reconnecting]
             .into_iter()
             .find(|s| *s as u32 == v)
     }

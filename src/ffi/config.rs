@@ -373,6 +373,39 @@ pub extern "C" fn lf_config_set_limit(
     })
 }
 
+/// Turns reconnecting on (`min_ms` ≥ 1) or off (all three 0). After a connection ends
+/// without the host asking, the session waits a delay drawn between `min_ms` and a cap that
+/// doubles from `min_ms` up to `max_ms` (full jitter), then connects again, re-running the
+/// protocol's bootstrap and subscriptions. `max_attempts` failed attempts in a row end the
+/// session (0: no limit). While it waits the state is `LF_STATE_RECONNECTING`, announced by
+/// a STATE event whose text is `{"attempt":N,"delay_ms":D,"reason":"..."}`.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`
+/// (`min_ms` 0 with other values, or `max_ms` below `min_ms`).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_reconnect(
+    config: *mut lf_config,
+    min_ms: u32,
+    max_ms: u32,
+    max_attempts: u32,
+) -> ErrorCode {
+    set(config, |c| {
+        if min_ms == 0 && max_ms == 0 && max_attempts == 0 {
+            c.reconnect.enabled = false;
+            return Ok(());
+        }
+        if min_ms == 0 || max_ms < min_ms {
+            return Err(invalid("reconnect delays need 1 <= min_ms <= max_ms"));
+        }
+        let r = &mut c.reconnect;
+        r.enabled = true;
+        r.min_delay = Duration::from_millis(min_ms.into());
+        r.max_delay = Duration::from_millis(max_ms.into());
+        r.max_attempts = max_attempts;
+        Ok(())
+    })
+}
+
 /// Sets a protocol option, appending to earlier values of the same key. Keys used by the
 /// protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
 /// (repeatable). Unknown keys are kept and ignored.

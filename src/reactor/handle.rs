@@ -213,11 +213,8 @@ impl Session {
     }
 
     fn subscription(&self, topic: &str, on: bool) -> Result<()> {
-        if !matches!(self.shared.protocol, Protocol::TheThings) {
-            return Err(Error::new(
-                ErrorCode::NotSupported,
-                "this protocol has no subscriptions yet",
-            ));
+        if !self.shared.protocol.subscribes() {
+            return Err(Error::new(ErrorCode::NotSupported, "this protocol has no subscriptions"));
         }
         if topic.is_empty() {
             return Err(Error::new(ErrorCode::InvalidParameter, "empty topic"));

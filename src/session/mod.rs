@@ -100,9 +100,15 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
         Protocol::TheThings => {
             Ok(Box::new(crate::vendors::thethings::TheThingsDriver::new(config)?))
         }
-        other => Err(Error::new(
+        Protocol::Igtimi => Ok(Box::new(crate::vendors::igtimi::IgtimiDriver::new(config)?)),
+        Protocol::Deconz => Ok(Box::new(crate::vendors::deconz::DeconzDriver::new(config)?)),
+        Protocol::SmartServer => {
+            Ok(Box::new(crate::vendors::smartserver::SmartServerDriver::new(config)?))
+        }
+        Protocol::Navixy => Ok(Box::new(crate::vendors::navixy::NavixyDriver::new(config)?)),
+        Protocol::Atmosphere => Err(Error::new(
             ErrorCode::NotSupported,
-            format!("protocol `{}` is not supported yet", other.name()),
+            format!("protocol `{}` is not supported yet", config.protocol.name()),
         )),
     }
 }
@@ -131,7 +137,7 @@ enum Route {
 fn route(state: SessionState) -> Route {
     match state {
         SessionState::Open => Route::Deliver,
-        SessionState::Connecting => Route::Wait,
+        SessionState::Connecting | SessionState::Reconnecting => Route::Wait,
         SessionState::Closing | SessionState::Closed => Route::Drop,
     }
 }
