@@ -161,6 +161,24 @@ pub trait Driver: Send {
         None
     }
 
+    /// The connection failed (before or after opening; not when the host closed it).
+    /// Return true to start over at once with [`Driver::start`] (the next server of a
+    /// list, a fresh login after a refused cookie) instead of ending the session or
+    /// waiting out the reconnect backoff. The driver must not answer true forever: the
+    /// session trusts it to run out of alternatives.
+    fn retry_now(&mut self, error: &Error) -> bool {
+        let _ = error;
+        false
+    }
+
+    /// The peer closed the connection (its close frame, or the end of a long-polling
+    /// stream). An error turns the close into a failure (a data-log socket that closes
+    /// before its `end` message).
+    fn on_peer_close(&mut self, code: u16, reason: &str) -> Result<()> {
+        let _ = (code, reason);
+        Ok(())
+    }
+
     /// Whether the session should run WebSocket pings for liveness (protocols with their
     /// own heartbeat say no).
     fn websocket_keepalive(&self) -> bool {
