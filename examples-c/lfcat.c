@@ -162,15 +162,26 @@ static void put_base64(const uint8_t *p, size_t len) {
     fwrite(out, 1, n, stdout);
 }
 
-/* One line per data event: {"type":...,"topic":...,"data":...}, flushed. */
-static int print_data_event(const lf_event *ev) {
+/* Socket.IO-based protocols: event payloads are argument arrays and --subscribe names the
+ * events to print. */
+static int socketio_like(lf_protocol p) {
+    return p == LF_PROTOCOL_SOCKET_IO || p == LF_PROTOCOL_THE_THINGS;
+}
+
+/* One line per data event: {"type":...,"topic":...,["event":...,]"data":...}, flushed. */
+static int print_data_event(const app_t *app, const lf_event *ev) {
     lf_kind kind = lf_event_kind(ev);
     lf_str topic = lf_event_topic(ev);
+    lf_str event_type = lf_event_type(ev);
     fputs("{\"type\":", stdout);
     const char *name = lf_event_kind_name(kind);
     put_json_string(name, strlen(name));
     fputs(",\"topic\":", stdout);
     put_json_string(topic.data, topic.len);
+    if (event_type.len > 0) {
+        fputs(",\"event\":", stdout);
+        put_json_string(event_type.data, event_type.len);
+    }
     fputs(",\"data\":", stdout);
     if (kind == LF_KIND_BINARY) {
         lf_bytes data = lf_event_data(ev);
@@ -181,7 +192,7 @@ static int print_data_event(const lf_event *ev) {
         lf_str json;
         /* An event's payload is its argument list: print the argument when there is one. */
         const char *pointer =
-            kind == LF_KIND_EVENT && lf_event_json_has(ev, "/0") && !lf_event_json_has(ev, "/1") ? "/0" : "";
+            kind == LF_KIND_EVENT && socketio_like(app->protocol) && lf_event_json_has(ev, "/0") && !lf_event_json_has(ev, "/1") ? "/0" : "";
         if (lf_event_json_raw(ev, pointer, &json) == LF_RESULT_OK) {
             fwrite(json.data, 1, json.len, stdout);
         } else {
@@ -233,6 +244,9 @@ static lf_result emit_text(app_t *app, const char *text) {
 /* Whether an event with this topic is printed: all of them when no --subscribe was given
  * (except Socket.IO's own connect/disconnect), otherwise the subscribed ones. */
 static int wanted(const app_t *app, lf_str topic) {
+    if (!socketio_like(app->protocol)) {
+        return 1; /* --subscribe is the platform's subscription, not a filter */
+    }
     if (app->nsubscribes == 0) {
         int lifecycle = (topic.len == 7 && memcmp(topic.data, "connect", 7) == 0) ||
                         (topic.len == 10 && memcmp(topic.data, "disconnect", 10) == 0);
@@ -283,7 +297,7 @@ static void on_event(void *userdata, const lf_event *ev) {
         if (kind == LF_KIND_EVENT && !wanted(app, lf_event_topic(ev))) {
             break;
         }
-        if (print_data_event(ev) != 0) {
+        if (print_data_event(app, ev) != 0) {
             fprintf(stderr, "lfcat: cannot write to stdout\n");
             finish(app, EXIT_FAILURE_);
             return;

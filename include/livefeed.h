@@ -724,6 +724,13 @@ lf_state lf_event_state(const lf_event *event);
 lf_str lf_event_topic(const lf_event *event);
 
 /**
+ * For platform `LF_KIND_EVENT`s, what happened where the platform says so (deCONZ:
+ * `changed`, `added`, ...; SmartServer: the action; Navixy: `event`, `response`, `error`);
+ * empty otherwise. Valid until the callback returns.
+ */
+lf_str lf_event_type(const lf_event *event);
+
+/**
  * The payload as text: the message for `MESSAGE`, the error message for `ERROR`, the
  * close reason for `CLOSE`, the state name (or the chosen subprotocol on open) for
  * `STATE`. Empty for binary payloads that are not UTF-8. Valid until the callback returns.

@@ -114,6 +114,7 @@ pub struct Event<'a> {
     kind: EventKind,
     state: SessionState,
     topic: &'a str,
+    event_type: &'a str,
     payload: &'a [u8],
     error: Option<&'a Error>,
     close_code: u16,
@@ -129,6 +130,7 @@ impl<'a> Event<'a> {
             kind,
             state,
             topic: "",
+            event_type: "",
             payload,
             error: None,
             close_code: 0,
@@ -154,8 +156,15 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub(crate) fn with_topic(mut self, topic: &'a str) -> Self {
+    /// Sets the event's topic (see [`Event::topic`]).
+    pub fn with_topic(mut self, topic: &'a str) -> Self {
         self.topic = topic;
+        self
+    }
+
+    /// Sets what kind of platform event this is (see [`Event::event_type`]).
+    pub fn with_type(mut self, event_type: &'a str) -> Self {
+        self.event_type = event_type;
         self
     }
 
@@ -182,6 +191,13 @@ impl<'a> Event<'a> {
     /// Event name, resource or channel, where the protocol has one; empty otherwise.
     pub fn topic(&self) -> &str {
         self.topic
+    }
+
+    /// For platform `Event`s, what happened where the platform says so: deCONZ's event
+    /// kind (`changed`, `added`, ...), SmartServer's action, Navixy's message type, Igtimi's
+    /// data type. Empty otherwise.
+    pub fn event_type(&self) -> &str {
+        self.event_type
     }
 
     /// The payload: message bytes, error text, close reason or state name.

@@ -76,6 +76,14 @@ pub extern "C" fn lf_event_topic(event: *const lf_event) -> lf_str {
     with_event(event, lf_str::empty(), |_, e| lf_str::from(e.topic()))
 }
 
+/// For platform `LF_KIND_EVENT`s, what happened where the platform says so (deCONZ:
+/// `changed`, `added`, ...; SmartServer: the action; Navixy: `event`, `response`, `error`);
+/// empty otherwise. Valid until the callback returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_event_type(event: *const lf_event) -> lf_str {
+    with_event(event, lf_str::empty(), |_, e| lf_str::from(e.event_type()))
+}
+
 /// The payload as text: the message for `MESSAGE`, the error message for `ERROR`, the
 /// close reason for `CLOSE`, the state name (or the chosen subprotocol on open) for
 /// `STATE`. Empty for binary payloads that are not UTF-8. Valid until the callback returns.
