@@ -251,6 +251,8 @@ pub struct SmartServerDriver {
     fresh_login: bool,
     /// The data log's `"end"` arrived.
     ended: bool,
+    /// A frame arrived on the socket now open.
+    heard: bool,
 }
 
 fn bad(why: impl Into<String>) -> Error {
@@ -338,6 +340,7 @@ impl SmartServerDriver {
             logged_in: false,
             fresh_login: false,
             ended: false,
+            heard: false,
         })
     }
 
@@ -408,6 +411,10 @@ impl SmartServerDriver {
                 Ok(Step::WebSocket(self.ws_url.clone()))
             }
             401 => self.expired("the subscription PUT"),
+            403 => Err(Error::new(
+                ErrorCode::Auth,
+                "SmartServer refused the subscription (HTTP 403): this login may not subscribe",
+            )),
             status if self.subscriptions.is_empty() => {
                 // Clearing is unverified (PROTOCOLS.md §3.7): a server refusing an empty
                 // list must not end a session that no longer wants anything.
@@ -513,11 +520,13 @@ impl Driver for SmartServerDriver {
 
     fn on_open(&mut self, _subprotocol: &str, io: &mut Io<'_>) -> Result<()> {
         self.phase = Phase::Open;
+        self.heard = false;
         io.open(if self.datalog { "datalog" } else { "live" });
         Ok(())
     }
 
     fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
+        self.heard = true;
         let socket = if self.datalog { Socket::DataLog } else { Socket::Live };
         let mut end = false;
         map_frame(socket, text, &mut |m| match m {
@@ -538,6 +547,7 @@ impl Driver for SmartServerDriver {
     }
 
     fn on_binary(&mut self, data: &[u8], io: &mut Io<'_>) -> Result<()> {
+        self.heard = true;
         let why =
             format!("an unexpected binary frame of {} bytes from the SmartServer", data.len());
         self.complain(io, &Error::new(ErrorCode::Protocol, why));
@@ -575,6 +585,11 @@ impl Driver for SmartServerDriver {
     }
 
     fn on_peer_close(&mut self, code: u16, reason: &str) -> Result<()> {
+        if self.phase == Phase::Open && !self.heard {
+            // Whether a server refuses a cookie by closing right after the upgrade is an
+            // open question (PROTOCOLS.md §3.7): a socket closed unheard logs in afresh.
+            self.logged_in = false;
+        }
         if self.datalog && self.phase == Phase::Open && !self.ended {
             return Err(Error::new(
                 ErrorCode::Protocol,
