@@ -577,3 +577,55 @@ fn neither_password_nor_cookie_is_logged() {
     let leaks = support::logged(|r| r.message.contains(PASSWORD) || r.message.contains(&cookie));
     assert!(leaks.is_empty(), "{leaks:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// lfcat (needs `make asan`, like tests/c_programs.rs; `make test` runs it with --ignored)
+
+fn lfcat(args: &[&str]) -> (i32, String, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/asan/lfcat");
+    assert!(path.exists(), "{} is missing: run `make asan` first", path.display());
+    let mut all = vec!["-p", "smartserver", "--user", USER, "--password", PASSWORD];
+    all.extend_from_slice(args);
+    all.extend(["--timeout", "8"]);
+    let out = Command::new(path).args(&all).stdin(Stdio::null()).output().expect("lfcat runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+#[ignore = "needs build/asan/lfcat (make asan)"]
+fn lfcat_runs_a_datalog_query() {
+    let fx = Fixture::start(&[]);
+    let (code, out, err) = lfcat(&["--datalog", WINDOW, &fx.url()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["event"], "DATALOG");
+    assert_eq!(lines[0]["topic"], "nvoHumidity");
+    assert_eq!(lines[1]["data"]["utc"], "2026-01-01T00:30:00.000");
+
+    let early = Fixture::start(&["--datalog-mode", "early-close"]);
+    let (code, out, err) = lfcat(&["--datalog", WINDOW, &early.url()]);
+    assert_eq!(code, 1, "an early close fails: {out}\n{err}");
+    assert!(err.contains("LF_RESULT_PROTOCOL"), "{err}");
+}
+
+#[test]
+#[ignore = "needs build/asan/lfcat (make asan)"]
+fn lfcat_prints_datapoint_updates() {
+    let fx = Fixture::start(&[]);
+    let url = fx.url();
+    let run = std::thread::spawn(move || lfcat(&["--subscribe", TEMP, "--count", "1", &url]));
+    // Wait (bounded) until lfcat's socket is open, then send one update.
+    let deadline = std::time::Instant::now() + WAIT;
+    while fx.stats()["live"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "lfcat never opened the socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fx.update(json!([[TEMP, 9], [OTHER, 1]])), 1);
+    let (code, out, err) = run.join().unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((&line["topic"], &line["event"]), (&json!(TEMP), &json!("UPD:DATAPOINT")));
+    assert_eq!(line["data"]["value"], 9);
+}

@@ -21,7 +21,9 @@
 //! accepted; then it puts the full subscription list (again after every reconnect: another
 //! client may have replaced it), then opens the socket. A 401 on the subscription PUT or on
 //! the WebSocket upgrade means the session expired: one fresh login, then the PUT again.
-//! A 401 right after a fresh login is an `Auth` error.
+//! A live socket the server closes before sending anything also makes the next connection
+//! log in afresh (a server may refuse a stale cookie that way). A 401 right after a fresh
+//! login, a refused login and a 403 on the PUT are `Auth` errors (the session ends).
 //!
 //! Events (kind `Event`): every `UPD:DATAPOINT` entry becomes one event whose topic is its
 //! `datapointQualifier`, type `UPD:DATAPOINT`, payload the entry object as sent. Any other
@@ -33,7 +35,9 @@
 //! `Error` event (`Protocol`) and the session carries on.
 //!
 //! Changing the subscription list on an open session reconnects it (the PUT cannot run
-//! while the socket is open): the state goes `Connecting`, then `Open` again.
+//! while the socket is open): the state goes `Connecting`, then `Open` again. A completed
+//! data-log query is not run again; one that failed before its end is, from the start,
+//! when the session reconnects.
 
 use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
@@ -495,9 +499,10 @@ impl SmartServerDriver {
     }
 }
 
-/// Whether a failure is the server refusing our cookie.
+/// Whether a failure is the server refusing our cookie (the session reports an upgrade
+/// answered 401 or 403 as `Auth`).
 fn unauthorized(e: &Error) -> bool {
-    e.code == ErrorCode::Auth || (e.code == ErrorCode::HttpStatus && e.message.contains("HTTP 401"))
+    e.code == ErrorCode::Auth
 }
 
 impl Driver for SmartServerDriver {
@@ -845,7 +850,7 @@ mod tests {
         let ws = respond(&mut d, answer(204, false)).unwrap();
         assert!(matches!(ws, Step::WebSocket(ref u) if u.target == "/iap/ws"), "{ws:?}");
         // A 401 on the upgrade right after logging in is not an expired session.
-        let refused = Error::new(ErrorCode::HttpStatus, "upgrade refused: HTTP 401 Unauthorized");
+        let refused = Error::new(ErrorCode::Auth, "upgrade refused: HTTP 401 Unauthorized");
         assert!(!d.retry_now(&refused));
 
         // Next connection: the cookie is tried first; the PUT's 401 brings one fresh login.
