@@ -56,6 +56,7 @@ impl SessionCore {
                 self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
             }
             Step::Finish => {
+                self.ending = true; // the driver is done: no reconnect follows
                 self.finish(ctx, 1000, "");
                 Ok(())
             }
