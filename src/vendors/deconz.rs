@@ -368,6 +368,12 @@ fn rest_url(base: &Url, rest: &str) -> Url {
     url
 }
 
+/// `GET <base>/api/<apikey>/<rest>`.
+fn get(gateway: &Url, apikey: &str, rest: &str) -> Step {
+    let url = rest_url(gateway, &format!("{apikey}/{rest}"));
+    Step::Http(Request::get(url).header("Accept", "application/json"))
+}
+
 /// A yes/no option.
 fn flag(config: &SessionConfig, key: &str) -> Result<Option<bool>> {
     match config.option(key).map(str::trim) {
@@ -468,11 +474,6 @@ impl DeconzDriver {
         Ok(DeconzDriver { gateway, mode, stage: Stage::Config, socket: None })
     }
 
-    fn get(&self, apikey: &str, rest: &str) -> Result<Step> {
-        let url = rest_url(&self.gateway, &format!("{apikey}/{rest}"));
-        Ok(Step::Http(Request::get(url).header("Accept", "application/json")))
-    }
-
     /// The step after the config or a snapshot resource: the next resource, or the socket.
     fn next_snapshot(&mut self, index: usize) -> Result<Step> {
         let Mode::Feed { apikey, snapshot, .. } = &self.mode else {
@@ -480,7 +481,7 @@ impl DeconzDriver {
         };
         if let Some(resource) = snapshot.get(index) {
             self.stage = Stage::Snapshot(index);
-            return self.get(&apikey.clone(), resource);
+            return Ok(get(&self.gateway, apikey, resource));
         }
         self.stage = Stage::Socket;
         let url =
@@ -496,10 +497,7 @@ impl Driver for DeconzDriver {
         self.socket = None;
         match &self.mode {
             Mode::AcquireKey(request) => Ok(Step::Http(request.as_ref().clone())),
-            Mode::Feed { apikey, .. } => {
-                let apikey = apikey.clone();
-                self.get(&apikey, "config")
-            }
+            Mode::Feed { apikey, .. } => Ok(get(&self.gateway, apikey, "config")),
         }
     }
 
