@@ -5,11 +5,13 @@
 //! session in a consistent phase and reports its next deadline. What the bytes mean is
 //! the driver's business (`driver.rs`); establishing connections is in `connect.rs`.
 
+mod atmosphere_polling;
 mod backoff;
 pub mod command;
 mod connect;
 pub mod driver;
 mod polling;
+mod requester;
 pub mod shared;
 mod transport;
 
@@ -119,10 +121,7 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
             Ok(Box::new(crate::vendors::smartserver::SmartServerDriver::new(config)?))
         }
         Protocol::Navixy => Ok(Box::new(crate::vendors::navixy::NavixyDriver::new(config)?)),
-        Protocol::Atmosphere => Err(Error::new(
-            ErrorCode::NotSupported,
-            format!("protocol `{}` is not supported yet", config.protocol.name()),
-        )),
+        Protocol::Atmosphere => Ok(Box::new(crate::atmosphere::AtmosphereDriver::new(config)?)),
     }
 }
 
@@ -251,13 +250,17 @@ impl SessionCore {
         attempt: u64,
         result: io::Result<Vec<SocketAddr>>,
     ) {
-        if attempt & polling::POLL_ATTEMPT != 0 {
-            if let Phase::Open(Transport::Polling(p))
-            | Phase::Closing { link: Transport::Polling(p), .. } = &mut self.phase
-            {
-                if let Err(e) = p.on_resolved(attempt, result, ctx.now) {
-                    self.fail(ctx, e);
-                }
+        if attempt & requester::POLL_ATTEMPT != 0 {
+            let outcome = match &mut self.phase {
+                Phase::Open(link) | Phase::Closing { link, .. } => match link {
+                    Transport::Polling(p) => p.on_resolved(attempt, result, ctx.now),
+                    Transport::AtmospherePolling(p) => p.on_resolved(attempt, result, ctx.now),
+                    Transport::Ws(_) => Ok(()),
+                },
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                self.fail(ctx, e);
             }
             return;
         }
@@ -488,6 +491,13 @@ impl SessionCore {
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> Result<()> {
+        if !self.ending && matches!(self.phase, Phase::Open(_)) {
+            self.ending = true;
+            self.with_io(ctx, 0, |driver, io| {
+                driver.on_closing(io);
+                Ok(())
+            })?;
+        }
         self.ending = true;
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Open(mut link) => {
