@@ -641,8 +641,6 @@ fn a_refused_api_key_is_not_retried() {
 }
 
 #[test]
-#[ignore = "needs src/session: a driver's Step::Finish must end the session for good, not \
-            count as a peer close that reconnects (see the deCONZ report)"]
 fn key_acquisition_ends_once_the_key_is_issued_even_with_reconnect_on() {
     let gw = gateway(&[]);
     control(&gw, "POST", "/control/unlock", b"");
@@ -656,8 +654,6 @@ fn key_acquisition_ends_once_the_key_is_issued_even_with_reconnect_on() {
 }
 
 #[test]
-#[ignore = "needs src/session/connect.rs to stop logging the request path, which holds the \
-            deCONZ API key (see the deCONZ report)"]
 fn the_api_key_never_appears_in_the_logs() {
     support::capture_logs();
     let gw = gateway(&[]);
@@ -667,4 +663,16 @@ fn the_api_key_never_appears_in_the_logs() {
     feed.open();
     let leaks = support::logged(|r| r.message.contains(KEY));
     assert!(leaks.is_empty(), "the API key is logged: {leaks:?}");
+}
+
+#[test]
+fn a_busy_gateway_is_asked_again_after_the_backoff() {
+    let gw = gateway(&["--config", "busy"]);
+    let lp = TestLoop::start();
+    let (h, mut feed) = collector();
+    let _s = lp.open(reconnecting(&gw, &[("apikey", KEY)]), h).unwrap();
+    let e = feed.wait_for("an error", |g| g.kind == EventKind::Error);
+    assert_eq!(e.error, Some(ErrorCode::HttpStatus), "{e:?}");
+    feed.wait_for("Reconnecting", |g| g.is_state(SessionState::Reconnecting));
+    stats_once(&gw, "config_reads", 3);
 }
