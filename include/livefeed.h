@@ -30,6 +30,16 @@
 
 
 /**
+ * deCONZ REST error type for "link button not pressed".
+ */
+#define ERROR_LINK_BUTTON 101
+
+/**
+ * deCONZ REST error type for "unauthorized user" (unknown or revoked API key).
+ */
+#define ERROR_UNAUTHORIZED 1
+
+/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0
@@ -134,7 +144,7 @@ enum lf_result
    */
   LF_RESULT_PROXY = 107,
   /**
-   * The HTTP proxy wants other credentials (407).
+   * The HTTP proxy wants other credentials (407, or 401 from proxies that answer so).
    */
   LF_RESULT_PROXY_AUTH = 108,
   /**
