@@ -89,6 +89,10 @@ impl Driver for AtmosphereDriver {
         self.engine.fall_back(error)
     }
 
+    fn on_peer_close(&mut self, _code: u16, _reason: &str) -> Result<()> {
+        self.engine.on_peer_close()
+    }
+
     fn websocket_keepalive(&self) -> bool {
         false // Atmosphere has its own heartbeats and watchdog.
     }

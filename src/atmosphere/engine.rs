@@ -306,6 +306,18 @@ impl Engine {
         }
     }
 
+    /// The server closed the connection: an error when it cut a length-framed message
+    /// short (its announced length was larger than what came).
+    pub fn on_peer_close(&self) -> Result<()> {
+        if self.deframer.as_ref().is_some_and(Deframer::has_partial) {
+            return Err(Error::new(
+                ErrorCode::Protocol,
+                "the Atmosphere server closed in the middle of a message (length larger than the data)",
+            ));
+        }
+        Ok(())
+    }
+
     /// When [`Engine::on_timer`] wants to run.
     pub fn deadline(&self) -> Option<Instant> {
         let watchdog = self.last_rx + self.settings.watchdog;
