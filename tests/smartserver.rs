@@ -419,21 +419,36 @@ fn a_datalog_query_with_no_match_gets_only_end() {
     assert!(errors(&ev).is_empty(), "{:?}", ev.seen);
 }
 
-#[test]
-#[ignore = "session bug: when the server's close arrives in the same read as \"end\", the \
-            driver's finish is dropped and the close counts as a drop; the reconnect then \
-            calls start(), whose Step::Finish reconnects again, forever (see the report)"]
-fn a_datalog_query_is_not_repeated_when_reconnect_is_on() {
-    let fx = Fixture::start(&[]);
+fn completes_once_with_reconnect_on(mode: &str) {
+    let fx = Fixture::start(&["--datalog-mode", mode]);
     let lp = TestLoop::start();
     let (h, mut ev) = collector();
     let c = fast_reconnect(config(&fx.url(), &[("datalog", WINDOW)]));
     let _s = lp.open(c, h).unwrap();
     ev.expect_open();
-    ev.until_closed();
+    let evs = ev.until_closed();
+    assert_eq!(evs.iter().filter(|e| e.kind == EventKind::Event).count(), 2, "{evs:?}");
+    let closes: Vec<&Ev> = evs.iter().filter(|e| e.kind == EventKind::Close).collect();
+    assert!(closes.len() == 1 && closes[0].close_code == 1000, "{evs:?}");
     assert!(ev.quiet_for(Duration::from_millis(300)), "events after Closed: {:?}", ev.seen);
-    assert_eq!(fx.stats()["datalog_queries"].as_array().unwrap().len(), 1);
     assert!(ev.seen.iter().all(|e| !e.is_state(SessionState::Reconnecting)), "{:?}", ev.seen);
+    assert_eq!(fx.stats()["datalog_queries"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+#[ignore = "session race (report): when the server's close and TCP end are read in the same \
+            pass as \"end\", pump() drops the driver's Finish and reconnects; start() then \
+            answers Step::Finish, so the host sees Reconnecting and a second Close"]
+fn a_completed_datalog_query_is_not_repeated_when_reconnect_is_on() {
+    completes_once_with_reconnect_on("end");
+}
+
+#[test]
+#[ignore = "session race (report): when the server's close and TCP end are read in the same \
+            pass as \"end\", pump() drops the driver's Finish and reconnects; start() then \
+            answers Step::Finish, so the host sees Reconnecting and a second Close"]
+fn a_datalog_end_read_together_with_the_close_completes_the_query() {
+    completes_once_with_reconnect_on("end-at-once");
 }
 
 fn datalog_fails(mode: &str, codes: &[ErrorCode], why: &str) {

@@ -35,6 +35,8 @@ window are sent newest first (entries may arrive out of order, §3.4). Then, by
   early-close  a close with 1000 and no "end"
   drop         the TCP connection is cut, no close frame
   garbage      the frame `not json` before the entries, then as `end`
+  end-at-once  as `end`, but the entries, "end", the close frame and the end of the TCP
+               stream leave at once (a client reads them all in one go)
 
 Control endpoints (no cookie needed; on both ports):
   GET  /_ctl/stats          JSON counters: logins, login_failures, logouts, puts (each
@@ -163,6 +165,13 @@ def inside(utc, conds):
     return all(ops[op](utc, ts) for op, ts in conds)  # fixed-width timestamps sort as text
 
 
+def text_frame(payload):
+    """An unmasked text frame (payloads here stay under 64 KiB)."""
+    if len(payload) < 126:
+        return bytes([0x81, len(payload)]) + payload
+    return bytes([0x81, 126]) + len(payload).to_bytes(2, "big") + payload
+
+
 def log_entries():
     start = datetime(2026, 1, 1, 0, 30)
     for i in range(args.log_entries):
@@ -190,6 +199,7 @@ async def websocket(request):
         stats["ws_refused"] += 1
         return web.Response(status=401, text="not logged in")
     ws = web.WebSocketResponse(autoping=True)
+    transport = request.transport  # the request lets go of it once upgraded
     await ws.prepare(request)
     if user is None:
         stats["ws_refused"] += 1
@@ -198,7 +208,7 @@ async def websocket(request):
     stats["ws_opens"] += 1
     if datalog:
         stats["datalog_queries"].append(request.query["value"])
-        await datalog_socket(request, ws, conds)
+        await datalog_socket(transport, ws, conds)
         return ws
     live[ws] = user
     try:
@@ -210,15 +220,22 @@ async def websocket(request):
     return ws
 
 
-async def datalog_socket(request, ws, conds):
+async def datalog_socket(transport, ws, conds):
     mode = args.datalog_mode
     if mode == "garbage":
         await ws.send_str("not json")
-    entries = [e for e in log_entries() if inside(e["utc"], conds)]
-    for entry in reversed(entries):
-        await ws.send_str(json.dumps(entry))
+    entries = [json.dumps(e) for e in log_entries() if inside(e["utc"], conds)]
+    entries.reverse()
+    if mode == "end-at-once":
+        # Unmasked server frames in one write: the entries, `"end"`, then close 1000.
+        out = b"".join(text_frame(e.encode()) for e in entries)
+        transport.write(out + text_frame(b'"end"') + b"\x88\x02\x03\xe8")
+        transport.close()  # FIN right behind the close frame
+        return
+    for entry in entries:
+        await ws.send_str(entry)
     if mode == "drop":
-        request.transport.abort()
+        transport.abort()
         return
     if mode in ("end", "garbage"):
         await ws.send_str(json.dumps("end"))
@@ -339,7 +356,7 @@ if __name__ == "__main__":
     p.add_argument("--ws-unauth", choices=["401", "close"], default="401")
     p.add_argument("--subscribe-status", type=int, default=204)
     p.add_argument("--log-entries", type=int, default=4)
-    p.add_argument("--datalog-mode", choices=["end", "early-close", "drop", "garbage"],
+    p.add_argument("--datalog-mode", choices=["end", "early-close", "drop", "garbage", "end-at-once"],
                    default="end")
     args = p.parse_args()
     asyncio.run(main())
