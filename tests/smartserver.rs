@@ -354,6 +354,22 @@ fn subscriptions_at_run_time_put_the_new_list_and_renew_an_expired_session() {
 }
 
 #[test]
+fn a_login_without_a_cookie_meets_401_and_ends_with_auth() {
+    // Without the cookie every later request is unauthenticated: the 401 right after a
+    // login must end the session, not start a login loop.
+    let fx = Fixture::start(&["--no-cookie"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(fast_reconnect(config(&fx.url(), &[("subscribe", TEMP)])), h).unwrap();
+    let evs = ev.until_closed();
+    let err = evs.iter().find(|e| e.kind == EventKind::Error).expect("an error");
+    assert_eq!(err.error, Some(ErrorCode::Auth), "{err:?}");
+    assert!(err.message.contains("right after logging in"), "{}", err.message);
+    assert_eq!(fx.put_statuses(), vec![401]);
+    assert_eq!(fx.stats()["logins"], 1);
+}
+
+#[test]
 fn a_refused_relogin_ends_the_session_even_with_reconnect_on() {
     let fx = Fixture::start(&[]);
     let lp = TestLoop::start();

@@ -9,7 +9,8 @@ or its stdin closes. Nothing is logged per request.
 
 What the server does (PROTOCOLS.md §3):
   POST /iap/auth/login      JSON {"username","password"}. Right: 200 and a fresh session
-                            cookie `cmsSID` (Path=/, HttpOnly, Secure under TLS). Wrong: 401.
+                            cookie `cmsSID` (Path=/, HttpOnly, Secure under TLS; none with
+                            --no-cookie, a broken server). Wrong: 401.
                             Not a JSON object with string members: 400.
   POST /iap/auth/logout     forgets the session of the cookie sent; 200.
   PUT  /iap/dp/updates/subscribe
@@ -112,7 +113,8 @@ async def login(request):
     sid = secrets.token_hex(16)
     sessions[sid] = user
     resp = web.json_response({"status": "ok"})
-    resp.set_cookie("cmsSID", sid, path="/", httponly=True, secure=args.tls_env)
+    if not args.no_cookie:
+        resp.set_cookie("cmsSID", sid, path="/", httponly=True, secure=args.tls_env)
     return resp
 
 
@@ -354,6 +356,8 @@ if __name__ == "__main__":
     p.add_argument("--tls-env", action="store_true",
                    help="serve TLS with the PEM chain and key in LF_TLS_CERT and LF_TLS_KEY")
     p.add_argument("--ws-unauth", choices=["401", "close"], default="401")
+    p.add_argument("--no-cookie", action="store_true",
+                   help="a broken server: the login succeeds but sets no cookie")
     p.add_argument("--subscribe-status", type=int, default=204)
     p.add_argument("--log-entries", type=int, default=4)
     p.add_argument("--datalog-mode", choices=["end", "early-close", "drop", "garbage", "end-at-once"],
