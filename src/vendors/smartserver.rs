@@ -299,11 +299,11 @@ impl SmartServerDriver {
         for q in config.option_values("subscribe") {
             check_qualifier(q)?;
             if !subscriptions.iter().any(|s| s == q) {
+                if subscriptions.len() == MAX_SUBSCRIPTIONS {
+                    return Err(bad(format!("at most {MAX_SUBSCRIPTIONS} datapoints per session")));
+                }
                 subscriptions.push(q.to_string());
             }
-        }
-        if subscriptions.len() > MAX_SUBSCRIPTIONS {
-            return Err(bad(format!("at most {MAX_SUBSCRIPTIONS} datapoints per session")));
         }
 
         let datalog = config.option("datalog");
@@ -789,6 +789,12 @@ mod tests {
         assert_eq!(refused("https://h", &with(("subscribe", ""))), inv);
         assert_eq!(refused("https://h", &with(("subscribe", "a\nb"))), inv);
         assert_eq!(refused("https://h", &with(("datalog", ""))), inv);
+        let names: Vec<String> = (0..=MAX_SUBSCRIPTIONS).map(|i| format!("dp{i}")).collect();
+        let mut many = CREDS.to_vec();
+        many.extend(names.iter().map(|n| ("subscribe", n.as_str())));
+        assert_eq!(refused("https://h", &many), inv, "one datapoint too many");
+        many.pop();
+        assert_eq!(refused("https://h", &many), None, "the limit itself is fine");
         let mut both = with(("datalog", "*"));
         both.push(("subscribe", "q"));
         assert_eq!(refused("https://h", &both), inv);
