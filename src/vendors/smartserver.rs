@@ -296,9 +296,10 @@ impl SmartServerDriver {
         let ws = if tls { Scheme::Wss } else { Scheme::Ws };
 
         let mut subscriptions: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for q in config.option_values("subscribe") {
             check_qualifier(q)?;
-            if !subscriptions.iter().any(|s| s == q) {
+            if seen.insert(q) {
                 if subscriptions.len() == MAX_SUBSCRIPTIONS {
                     return Err(bad(format!("at most {MAX_SUBSCRIPTIONS} datapoints per session")));
                 }
