@@ -811,7 +811,8 @@ mod tests {
             let text = String::from_utf8_lossy(e.payload()).into_owned();
             sink.lock().unwrap().push((e.kind(), e.topic().to_string(), text));
         });
-        let shared = SessionShared::new(1, Protocol::SmartServer, handler, 1 << 20);
+        let shared =
+            SessionShared::new(1, Protocol::SmartServer, handler, 1 << 20, Default::default());
         let (mut frames, mut opened, mut end) = (Vec::new(), None, None);
         let t = {
             let mut io = Io::new(Instant::now(), &shared, &mut frames, &mut opened, &mut end);
