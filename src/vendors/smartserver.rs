@@ -119,6 +119,8 @@ fn map_live(text: &str, sink: &mut dyn FnMut(Mapped<'_>)) {
         Err(e) => {
             let what =
                 if e.classify() == Category::Data { "is not a JSON object" } else { "is not JSON" };
+            // serde_json's message may quote the whole offending value: cut it too.
+            let e = snippet(&e.to_string());
             sink(Mapped::Invalid(format!("a SmartServer frame {what} ({e}): {}", snippet(text))));
             return;
         }
@@ -179,6 +181,8 @@ fn map_datalog(text: &str, sink: &mut dyn FnMut(Mapped<'_>)) {
     let raw = match serde_json::from_str::<&RawValue>(text) {
         Ok(raw) => raw.get(),
         Err(e) => {
+            // serde_json's message may quote the whole offending value: cut it too.
+            let e = snippet(&e.to_string());
             sink(Mapped::Invalid(format!(
                 "a data-log frame that is not JSON ({e}): {}",
                 snippet(text)
@@ -642,6 +646,8 @@ mod tests {
         assert!(got[0].starts_with("UPD:DATAPOINT dev/lon/2.1/Joystick/0/nvoValue {"), "{got:?}");
         assert!(got[0].contains(r#""value":{"a":1.50}"#), "payload kept verbatim: {got:?}");
         assert!(got[1].starts_with("UPD:DATAPOINT dév/x {"), "escapes decoded: {got:?}");
+        let empty = r#"{"action":"UPD:DATAPOINT","payload":[]}"#;
+        assert!(mapped(Socket::Live, empty).is_empty(), "no entries, no events");
         // A lone object is an array of one.
         let one = r#"{"action":"UPD:DATAPOINT","payload":{"datapointQualifier":"q","value":1}}"#;
         assert_eq!(
@@ -712,6 +718,18 @@ mod tests {
         ] {
             let got = mapped(Socket::DataLog, frame);
             assert!(got.len() == 1 && got[0].contains(why), "{frame}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn complaints_stay_short_whatever_the_frame() {
+        let long = format!("\"{}\"", "x".repeat(1 << 20));
+        for socket in [Socket::Live, Socket::DataLog] {
+            for frame in [long.clone(), format!("{long} junk"), format!("[{long}]")] {
+                for m in mapped(socket, &frame) {
+                    assert!(m.len() < 600, "{socket:?}: {} bytes", m.len());
+                }
+            }
         }
     }
 
