@@ -7,8 +7,15 @@ use crate::url::{Scheme, Url};
 use serde_json::{Map, Value};
 
 /// Highest value component ("1", "2", ...) kept: a key such as "4000000000" must not make
-/// us allocate billions of nulls. Real types have at most three.
-pub const MAX_COMPONENTS: usize = 16;
+/// us allocate billions of nulls, and every row is padded to the widest component, so this
+/// also bounds how much larger than the frame its events can be. Known types have at most
+/// three.
+pub const MAX_COMPONENTS: usize = 8;
+
+/// Longest device serial accepted (real ones look like `GA-DK-AAAD`): the serial is repeated
+/// in every event of its device, so an unbounded one would make output grow with the square
+/// of the input.
+pub const MAX_SERIAL: usize = 64;
 
 /// Most servers taken from one server list (each may cost a connect deadline).
 pub const MAX_SERVERS: usize = 16;
@@ -150,8 +157,8 @@ fn map_items(items: &[Value], emit: &mut dyn FnMut(&SampleSet<'_>)) -> DataRepor
                 report.problem(format!("device {} is not an object", excerpt(serial)));
                 continue;
             };
-            if serial.is_empty() {
-                report.problem("an empty device serial".into());
+            if serial.is_empty() || serial.len() > MAX_SERIAL {
+                report.problem(format!("device serial {} is empty or too long", excerpt(serial)));
                 continue;
             }
             for (key, packed) in types {
@@ -426,10 +433,18 @@ mod tests {
 
     #[test]
     fn huge_component_indexes_are_not_allocated() {
-        let (frame, sets) = collect(r#"[{"A":{"1":{"t":[1],"4000000000":[1],"16":[2]}}}]"#);
+        let (frame, sets) = collect(r#"[{"A":{"1":{"t":[1],"4000000000":[1],"8":[2]}}}]"#);
         let Ok(Frame::Data(report)) = frame else { panic!("{frame:?}") };
         assert_eq!(report.skipped, 1);
         assert_eq!(sets[0].3["samples"][0]["v"].as_array().unwrap().len(), MAX_COMPONENTS);
+    }
+
+    #[test]
+    fn long_serials_are_refused() {
+        let text = format!(r#"[{{"{}":{{"1":{{"t":[1],"1":[1]}}}}}}]"#, "S".repeat(MAX_SERIAL + 1));
+        let (frame, sets) = collect(&text);
+        let Ok(Frame::Data(report)) = frame else { panic!("{frame:?}") };
+        assert_eq!((sets.len(), report.skipped), (0, 1));
     }
 
     #[test]
