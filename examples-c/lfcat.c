@@ -313,7 +313,11 @@ static void on_event(void *userdata, const lf_event *ev) {
             fprintf(stderr, "lfcat: state %s\n", lf_state_name(state));
         }
         if (state == LF_STATE_OPEN) {
+            app->failed = 0; /* back after a reconnect */
             send_pending(app);
+        } else if (state == LF_STATE_RECONNECTING) {
+            lf_str detail = lf_event_text(ev);
+            fprintf(stderr, "lfcat: reconnecting: %.*s\n", (int)detail.len, detail.data);
         } else if (state == LF_STATE_CLOSED) {
             if (app->failed) {
                 finish(app, EXIT_FAILURE_);

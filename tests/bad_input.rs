@@ -82,8 +82,8 @@ fn malformed_header_line_is_http_malformed() {
 }
 
 #[test]
-fn refused_upgrade_is_http_status_with_the_status_and_body() {
-    let e = fails_cleanly(fixture_cfg("/forbidden"), ErrorCode::HttpStatus, &[]);
+fn refused_upgrade_403_is_auth_with_the_status_and_body() {
+    let e = fails_cleanly(fixture_cfg("/forbidden"), ErrorCode::Auth, &[]);
     assert!(e.message.contains("403"), "{}", e.message);
     assert!(e.message.contains("no entry for this feed"), "body snippet: {}", e.message);
 }

@@ -1,8 +1,10 @@
 //! Establishing a connection for a step: resolve, connect, TLS, send the request (an
 //! HTTP exchange or a WebSocket upgrade), follow redirects, store cookies.
 
+use super::atmosphere_polling::AtmospherePoller;
 use super::driver::Step;
 use super::polling::Poller;
+use super::requester::Requester;
 use super::transport::Transport;
 use super::{Ctx, Phase, SessionCore};
 use crate::error::{Error, ErrorCode, Result};
@@ -41,20 +43,16 @@ impl SessionCore {
             Step::WebSocket(url) => self.connect(ctx, Target::WebSocket(url)),
             Step::Polling(url, upgrade) => {
                 log::info!("session {}: long-polling {url}", self.shared.id);
-                let tls = self.tls_for(&url)?;
-                let poller = Poller::start(
-                    self.shared.id,
-                    self.token(),
-                    ctx.registry,
-                    ctx.resolver,
-                    ctx.resolved,
-                    tls,
-                    &self.config,
-                    url,
-                    upgrade,
-                    ctx.now,
-                )?;
+                let http = self.requester(ctx, &url)?;
+                let poller = Poller::start(http, &self.config, url, upgrade, ctx.now)?;
                 self.phase = Phase::Open(Transport::Polling(Box::new(poller)));
+                self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
+            }
+            Step::AtmospherePolling(url, close_url) => {
+                log::info!("session {}: Atmosphere long-polling {url}", self.shared.id);
+                let http = self.requester(ctx, &url)?;
+                let poller = AtmospherePoller::start(http, url, close_url, ctx.now)?;
+                self.phase = Phase::Open(Transport::AtmospherePolling(Box::new(poller)));
                 self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
             }
             Step::Finish => {
@@ -62,6 +60,13 @@ impl SessionCore {
                 Ok(())
             }
         }
+    }
+
+    /// Makes the requester a long-polling transport runs its requests through.
+    fn requester(&mut self, ctx: &Ctx<'_>, url: &Url) -> Result<Requester> {
+        let tls = self.tls_for(url)?;
+        let (id, token) = (self.shared.id, self.token());
+        Requester::new(id, token, ctx.registry, ctx.resolver, ctx.resolved, tls, &self.config)
     }
 
     fn tls_for(&mut self, url: &Url) -> Result<Option<Arc<TlsConnector>>> {

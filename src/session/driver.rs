@@ -27,6 +27,9 @@ pub enum Step {
     /// Run Engine.IO long-polling at this URL (`...?EIO=..&transport=polling`), moving to a
     /// WebSocket when the flag is set and the server offers it.
     Polling(Url, bool),
+    /// Run Atmosphere long-polling: GETs at the first URL (built by the Atmosphere
+    /// engine), the second being the explicit close request.
+    AtmospherePolling(Url, Url),
     /// End the session normally.
     Finish,
 }
@@ -159,6 +162,12 @@ pub trait Driver: Send {
     /// When [`Driver::on_timer`] wants to run.
     fn deadline(&self) -> Option<Instant> {
         None
+    }
+
+    /// The session is about to close at the host's or the driver's request, while the
+    /// connection is open: last words for the peer (an unsubscribe) go out before the close.
+    fn on_closing(&mut self, io: &mut Io<'_>) {
+        let _ = io;
     }
 
     /// The connection failed (before or after opening; not when the host closed it).

@@ -5,10 +5,13 @@
 //! session in a consistent phase and reports its next deadline. What the bytes mean is
 //! the driver's business (`driver.rs`); establishing connections is in `connect.rs`.
 
+mod atmosphere_polling;
+mod backoff;
 pub mod command;
 mod connect;
 pub mod driver;
 mod polling;
+mod requester;
 pub mod shared;
 mod transport;
 
@@ -71,6 +74,10 @@ enum Phase {
         link: Transport,
         deadline: Instant,
     },
+    /// The connection was lost; connecting again at `until`.
+    Waiting {
+        until: Instant,
+    },
     Closed,
 }
 
@@ -90,6 +97,14 @@ pub struct SessionCore {
     pending: VecDeque<Budgeted>,
     /// Set when budget-limited reading left data in the socket.
     pub more_to_read: bool,
+    /// The host or the driver asked for the close under way: no reconnect follows it.
+    ending: bool,
+    /// Reconnect attempts since the last stable connection.
+    retries: u32,
+    /// When the feed last opened (for the backoff reset after a stable period).
+    opened_at: Option<Instant>,
+    /// Jitter source.
+    rng: backoff::Jitter,
 }
 
 /// The driver for a configuration's protocol.
@@ -106,10 +121,7 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
             Ok(Box::new(crate::vendors::smartserver::SmartServerDriver::new(config)?))
         }
         Protocol::Navixy => Ok(Box::new(crate::vendors::navixy::NavixyDriver::new(config)?)),
-        Protocol::Atmosphere => Err(Error::new(
-            ErrorCode::NotSupported,
-            format!("protocol `{}` is not supported yet", config.protocol.name()),
-        )),
+        Protocol::Atmosphere => Ok(Box::new(crate::atmosphere::AtmosphereDriver::new(config)?)),
     }
 }
 
@@ -125,6 +137,19 @@ pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
         None
     };
     Ok(tls)
+}
+
+/// Errors no new connection can cure: the configuration, or credentials the server refused
+/// (drivers that can log in again do so through [`Driver::retry_now`] first).
+fn fatal(e: &Error) -> bool {
+    matches!(
+        e.code,
+        ErrorCode::InvalidParameter
+            | ErrorCode::TlsConfig
+            | ErrorCode::NotSupported
+            | ErrorCode::Auth
+            | ErrorCode::Panic
+    )
 }
 
 /// Where a host send goes in the session's current state.
@@ -173,6 +198,7 @@ impl SessionCore {
         driver: Box<dyn Driver>,
         tls: Option<Arc<TlsConnector>>,
     ) -> SessionCore {
+        let shared_id = shared.id;
         let mut jar = CookieJar::default();
         for (n, v) in &config.cookies {
             jar.preset(n, v);
@@ -188,6 +214,10 @@ impl SessionCore {
             attempt: 0,
             pending: VecDeque::new(),
             more_to_read: false,
+            ending: false,
+            retries: 0,
+            opened_at: None,
+            rng: backoff::Jitter::seeded(shared_id),
         }
     }
 
@@ -220,13 +250,17 @@ impl SessionCore {
         attempt: u64,
         result: io::Result<Vec<SocketAddr>>,
     ) {
-        if attempt & polling::POLL_ATTEMPT != 0 {
-            if let Phase::Open(Transport::Polling(p))
-            | Phase::Closing { link: Transport::Polling(p), .. } = &mut self.phase
-            {
-                if let Err(e) = p.on_resolved(attempt, result, ctx.now) {
-                    self.fail(ctx, e);
-                }
+        if attempt & requester::POLL_ATTEMPT != 0 {
+            let outcome = match &mut self.phase {
+                Phase::Open(link) | Phase::Closing { link, .. } => match link {
+                    Transport::Polling(p) => p.on_resolved(attempt, result, ctx.now),
+                    Transport::AtmospherePolling(p) => p.on_resolved(attempt, result, ctx.now),
+                    Transport::Ws(_) => Ok(()),
+                },
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                self.fail(ctx, e);
             }
             return;
         }
@@ -292,6 +326,7 @@ impl SessionCore {
     /// The driver reports the feed open: tell the host, then send what waited.
     fn opened(&mut self, ctx: &mut Ctx<'_>, detail: &str) -> Result<()> {
         log::info!("session {}: open", self.shared.id);
+        self.opened_at = Some(ctx.now);
         self.shared.transition(SessionState::Open, detail);
         while let Some(b) = self.pending.pop_front() {
             let budget = b.budget;
@@ -338,6 +373,7 @@ impl SessionCore {
         };
         let now = ctx.now;
         let mut end = None;
+        let mut became_open = false;
         let outcome = link.read(READ_BUDGET, now, ctx.scratch, &mut |m| {
             let mut frames = Vec::new();
             let mut opened = None;
@@ -349,6 +385,7 @@ impl SessionCore {
                 }
             }
             if let Some(detail) = opened {
+                became_open = true;
                 shared.transition(SessionState::Open, &detail);
                 while let Some(b) = pending.pop_front() {
                     send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?;
@@ -366,6 +403,9 @@ impl SessionCore {
             }
             Ok(frames)
         })?;
+        if became_open {
+            self.opened_at = Some(now);
+        }
         if let Transport::Polling(p) = link {
             if let Some(ws) = p.take_upgraded() {
                 // Long-polling handed over to a WebSocket; the held GET came back first.
@@ -377,6 +417,9 @@ impl SessionCore {
             ReadOutcome::Drained => {}
             ReadOutcome::Budget => self.more_to_read = true,
             ReadOutcome::Closed(code, reason) => {
+                if !self.ending {
+                    self.driver.on_peer_close(code, &reason)?;
+                }
                 self.finish(ctx, code, &reason);
                 return Ok(());
             }
@@ -448,6 +491,14 @@ impl SessionCore {
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>, code: u16, reason: &str) -> Result<()> {
+        if !self.ending && matches!(self.phase, Phase::Open(_)) {
+            self.ending = true;
+            self.with_io(ctx, 0, |driver, io| {
+                driver.on_closing(io);
+                Ok(())
+            })?;
+        }
+        self.ending = true;
         match std::mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Open(mut link) => {
                 link.close(code, reason)?;
@@ -499,6 +550,11 @@ impl SessionCore {
                 self.finish(ctx, 1006, "close handshake timed out");
                 Ok(())
             }
+            Phase::Waiting { until } if now >= *until => {
+                self.phase = Phase::Idle;
+                self.shared.transition(SessionState::Connecting, "");
+                self.driver.start(&self.config).and_then(|step| self.take_step(ctx, step))
+            }
             _ => Ok(()),
         };
         if let Err(e) = result {
@@ -519,6 +575,7 @@ impl SessionCore {
                     (a, b) => a.or(b),
                 }
             }
+            Phase::Waiting { until } => Some(*until),
             Phase::Idle | Phase::Closed => None,
         }
     }
@@ -537,26 +594,86 @@ impl SessionCore {
         self.shared.clear_budget();
     }
 
-    /// Ends the session on an error: error event, then the closed state.
-    pub fn fail(&mut self, ctx: &mut Ctx<'_>, e: Error) {
-        self.teardown(ctx);
-        self.emit_error(&e);
-        self.phase = Phase::Closed;
-        self.drop_pending();
-        self.shared.transition(SessionState::Closed, "");
+    /// The connection failed: error event, then the driver's own retry (next server, fresh
+    /// login), the reconnect backoff, or the closed state.
+    pub fn fail(&mut self, ctx: &mut Ctx<'_>, mut e: Error) {
+        loop {
+            self.teardown(ctx);
+            if matches!(self.phase, Phase::Closed) {
+                return;
+            }
+            self.emit_error(&e);
+            if self.ending || !self.driver.retry_now(&e) {
+                break;
+            }
+            log::info!("session {}: the driver starts over: {}", self.shared.id, e.message);
+            self.shared.transition(SessionState::Connecting, "");
+            match self.driver.start(&self.config).and_then(|step| self.take_step(ctx, step)) {
+                Ok(()) => return,
+                Err(next) => e = next,
+            }
+        }
+        if !fatal(&e) && self.schedule_reconnect(ctx, &e.message) {
+            return;
+        }
+        self.closed_for_good();
     }
 
-    /// Ends the session after a close: close event, then the closed state.
+    /// Ends the connection after a close: close event, then a reconnect when the peer
+    /// closed and the policy allows, else the closed state.
     fn finish(&mut self, ctx: &mut Ctx<'_>, code: u16, reason: &str) {
         self.teardown(ctx);
-        self.phase = Phase::Closed;
-        self.drop_pending();
         log::info!("session {}: closed ({code})", self.shared.id);
         let state = self.shared.state();
         self.shared.dispatch(
             &Event::new(EventKind::Close, state, reason.as_bytes()).with_close_code(code),
         );
+        if !self.ending && self.schedule_reconnect(ctx, &format!("the peer closed ({code})")) {
+            return;
+        }
+        self.closed_for_good();
+    }
+
+    fn closed_for_good(&mut self) {
+        self.phase = Phase::Closed;
+        self.drop_pending();
         self.shared.transition(SessionState::Closed, "");
+    }
+
+    /// Waits out the backoff before connecting again, if the policy allows another
+    /// attempt. Host sends made meanwhile wait in the pending queue.
+    fn schedule_reconnect(&mut self, ctx: &mut Ctx<'_>, reason: &str) -> bool {
+        let policy = &self.config.reconnect;
+        if !policy.enabled || self.ending || self.shared.released() {
+            return false;
+        }
+        if self.opened_at.take().is_some_and(|t| ctx.now >= t + policy.stable_after) {
+            self.retries = 0;
+        }
+        if policy.max_attempts != 0 && self.retries >= policy.max_attempts {
+            log::warn!(
+                "session {}: giving up after {} reconnect attempts",
+                self.shared.id,
+                self.retries
+            );
+            return false;
+        }
+        self.retries += 1;
+        let delay = self.rng.delay(policy, self.retries);
+        log::info!(
+            "session {}: reconnecting in {} ms (attempt {}): {reason}",
+            self.shared.id,
+            delay.as_millis(),
+            self.retries
+        );
+        self.phase = Phase::Waiting { until: ctx.now + delay };
+        let detail = serde_json::json!({
+            "attempt": self.retries,
+            "delay_ms": delay.as_millis() as u64,
+            "reason": reason,
+        });
+        self.shared.transition(SessionState::Reconnecting, &detail.to_string());
+        true
     }
 
     /// Releases the socket, whatever the phase.
@@ -568,7 +685,7 @@ impl SessionCore {
                 stream.shutdown();
             }
             Phase::Open(mut link) | Phase::Closing { mut link, .. } => link.abandon(ctx.registry),
-            Phase::Idle => {}
+            Phase::Idle | Phase::Waiting { .. } => {}
             Phase::Closed => self.phase = Phase::Closed,
         }
     }

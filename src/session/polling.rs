@@ -4,25 +4,19 @@
 //! link, one Engine.IO packet per "frame", so the Socket.IO driver does not know which
 //! transport carries it.
 
-use super::ResolvedSink;
-use crate::config::{Limits, SessionConfig, Timeouts};
+use super::requester::{Requester, Slot, expect_ok};
+use crate::config::SessionConfig;
 use crate::engineio::codec::{self, OpenInfo, PacketType, Version};
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::{CookieJar, Exchange, Request, Response, ResponseParser};
-use crate::net::{Connector, Progress, Resolver, Stream};
+use crate::http::{Exchange, Request, ResponseParser};
+use crate::net::{Connector, Progress, Stream};
 use crate::url::{Scheme, Url};
 use crate::ws::handshake;
 use crate::ws::link::{Answers, Incoming, Link, ReadOutcome};
-use mio::{Registry, Token};
-use native_tls::TlsConnector;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
-
-/// Resolver answers for the poller's connections carry attempts with this bit set.
-pub const POLL_ATTEMPT: u64 = 1 << 63;
 
 /// The move to a WebSocket (engine.io "upgrade"): connect with the same sid, probe with
 /// `2probe`/`3probe`, pause polling until the held GET returns, then send `5`.
@@ -52,29 +46,15 @@ enum Upgrade {
     Done(Box<Link>),
 }
 
-enum Slot {
-    Idle,
-    Connecting { connector: Connector, request: Request, attempt: u64 },
-    Exchanging { stream: Stream, exchange: Exchange, deadline: Instant },
-}
-
 /// A long-polling Engine.IO connection.
 pub struct Poller {
-    id: u64,
-    token: Token,
-    registry: Registry,
-    resolver: Resolver,
-    resolved: ResolvedSink,
-    tls: Option<Arc<TlsConnector>>,
-    timeouts: Timeouts,
-    limits: Limits,
+    http: Requester,
     base: Url,
     version: Version,
     sid: Option<String>,
     /// How long the server may hold a GET (pingInterval + pingTimeout, once known).
     hold: Duration,
     seq: u64,
-    attempts: u64,
     get: Slot,
     post: Slot,
     outbox: Vec<codec::Packet>,
@@ -84,53 +64,25 @@ pub struct Poller {
     closing: bool,
     config: SessionConfig,
     upgrade: Upgrade,
-    /// Cookies the server sets on polling answers (sticky sessions, engine.io's `io`).
-    jar: CookieJar,
-}
-
-fn slot_deadline(slot: &Slot) -> Option<Instant> {
-    match slot {
-        Slot::Idle => None,
-        Slot::Connecting { connector, .. } => Some(connector.deadline()),
-        Slot::Exchanging { deadline, .. } => Some(*deadline),
-    }
 }
 
 impl Poller {
     /// Starts the handshake GET at `base` (`.../?EIO=..&transport=polling[&...]`).
-    #[allow(clippy::too_many_arguments)]
     pub fn start(
-        id: u64,
-        token: Token,
-        registry: &Registry,
-        resolver: &Resolver,
-        resolved: &ResolvedSink,
-        tls: Option<Arc<TlsConnector>>,
+        http: Requester,
         config: &SessionConfig,
         base: Url,
         upgrade: bool,
         now: Instant,
     ) -> Result<Poller> {
-        let (timeouts, limits) = (&config.timeouts, &config.limits);
-        let registry = registry
-            .try_clone()
-            .map_err(|e| Error::new(ErrorCode::Io, format!("cannot share the poller: {e}")))?;
         let version = if base.target.contains("EIO=3") { Version::V3 } else { Version::V4 };
         let mut p = Poller {
-            id,
-            token,
-            registry,
-            resolver: resolver.clone(),
-            resolved: Arc::clone(resolved),
-            tls,
-            timeouts: timeouts.clone(),
-            limits: limits.clone(),
+            hold: http.timeouts.handshake,
+            http,
             base,
             version,
             sid: None,
-            hold: timeouts.handshake,
             seq: 0,
-            attempts: 0,
             get: Slot::Idle,
             post: Slot::Idle,
             outbox: Vec::new(),
@@ -140,11 +92,7 @@ impl Poller {
             closing: false,
             config: config.clone(),
             upgrade: if upgrade { Upgrade::Wanted } else { Upgrade::Off },
-            jar: CookieJar::default(),
         };
-        for (n, v) in &config.cookies {
-            p.jar.preset(n, v);
-        }
         p.get = p.open_slot(None, now)?;
         Ok(p)
     }
@@ -157,7 +105,7 @@ impl Poller {
             url.target.push_str("&sid=");
             url.target.push_str(sid);
         }
-        let cookie = self.jar.header_for(&url);
+        let cookie = self.http.jar.header_for(&url);
         let mut r = Request::get(url).header("Accept", "*/*");
         for (n, v) in &self.config.headers {
             r = r.header(n, v);
@@ -173,31 +121,9 @@ impl Poller {
         r.header("Connection", "close")
     }
 
-    /// Starts a connection to `url`; resolver answers for it carry the returned attempt.
-    fn connect(&mut self, url: &Url, now: Instant) -> Result<(Connector, u64)> {
-        self.attempts += 1;
-        let attempt = POLL_ATTEMPT | self.attempts;
-        let (id, sink) = (self.id, Arc::clone(&self.resolved));
-        let reply = Box::new(move |r| sink(id, attempt, r));
-        let tls = if url.scheme.is_tls() { self.tls.clone() } else { None };
-        let connector = Connector::start(
-            &url.host,
-            url.port,
-            tls,
-            &self.timeouts,
-            self.token,
-            &self.registry,
-            &self.resolver,
-            reply,
-            now,
-        )?;
-        Ok((connector, attempt))
-    }
-
     fn open_slot(&mut self, body: Option<String>, now: Instant) -> Result<Slot> {
         let request = self.request(body);
-        let (connector, attempt) = self.connect(&request.url.clone(), now)?;
-        Ok(Slot::Connecting { connector, request, attempt })
+        self.http.open(request, now)
     }
 
     /// A resolver answer for one of the poller's connections.
@@ -209,80 +135,19 @@ impl Poller {
     ) -> Result<()> {
         if let Upgrade::Connecting { connector, attempt: a } = &mut self.upgrade {
             if *a == attempt {
-                if let Err(e) = connector.on_resolved(&self.registry, result, now) {
+                if let Err(e) = connector.on_resolved(self.http.registry(), result, now) {
                     self.give_up_upgrade(&e);
                 }
                 return Ok(());
             }
         }
+        let mut result = Some(result);
         for slot in [&mut self.get, &mut self.post] {
-            if let Slot::Connecting { connector, attempt: a, .. } = slot {
-                if *a == attempt {
-                    return connector.on_resolved(&self.registry, result, now);
-                }
+            if self.http.on_resolved(slot, attempt, &mut result, now)? {
+                break;
             }
         }
         Ok(())
-    }
-
-    /// Advances one slot; returns a complete response.
-    fn advance(
-        slot: &mut Slot,
-        registry: &Registry,
-        deadline: Instant,
-        limits: &Limits,
-        scratch: &mut [u8],
-        now: Instant,
-    ) -> Result<Option<Response>> {
-        loop {
-            match slot {
-                Slot::Idle => return Ok(None),
-                Slot::Connecting { connector, request, .. } => {
-                    match connector.on_ready(registry, now)? {
-                        Progress::Pending => return Ok(None),
-                        Progress::Ready(stream) => {
-                            let parser =
-                                ResponseParser::new(limits.max_http_head, limits.max_http_body);
-                            let exchange = Exchange::new(request.encode(""), parser);
-                            *slot = Slot::Exchanging { stream, exchange, deadline };
-                        }
-                    }
-                }
-                Slot::Exchanging { stream, exchange, .. } => {
-                    match exchange.drive(stream, scratch)? {
-                        None => return Ok(None),
-                        Some(response) => {
-                            let _ = registry.deregister(stream.tcp_mut());
-                            stream.shutdown();
-                            *slot = Slot::Idle;
-                            return Ok(Some(response));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn remember_cookies(&mut self, response: &Response) {
-        for c in response.headers_all("set-cookie") {
-            self.jar.store(&self.base, c);
-        }
-    }
-
-    fn check(response: &Response, what: &str) -> Result<()> {
-        if response.status == 200 {
-            return Ok(());
-        }
-        let body: String = String::from_utf8_lossy(&response.body).chars().take(200).collect();
-        Err(Error::new(
-            ErrorCode::HttpStatus,
-            format!(
-                "polling {what} answered HTTP {} {}: {}",
-                response.status,
-                response.reason,
-                body.trim()
-            ),
-        ))
     }
 
     /// Reads what the GET brought, hands each packet to `on_message` as a frame, sends
@@ -294,11 +159,9 @@ impl Poller {
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
         let get_deadline = now + self.hold;
-        if let Some(response) =
-            Self::advance(&mut self.get, &self.registry, get_deadline, &self.limits, scratch, now)?
-        {
-            self.remember_cookies(&response);
-            Self::check(&response, "GET")?;
+        if let Some(response) = self.http.advance(&mut self.get, get_deadline, scratch, now)? {
+            self.http.remember_cookies(&self.base, &response);
+            expect_ok(&response, "polling GET")?;
             if self.sid.is_none() && !response.body.starts_with(b"0{") {
                 // An engine.io 3 server ignores EIO=4 and frames its payloads the v3 way.
                 self.version = Version::V3;
@@ -338,17 +201,10 @@ impl Poller {
                 self.get = self.open_slot(None, now)?;
             }
         }
-        let post_deadline = now + self.timeouts.handshake;
-        if let Some(response) = Self::advance(
-            &mut self.post,
-            &self.registry,
-            post_deadline,
-            &self.limits,
-            scratch,
-            now,
-        )? {
-            self.remember_cookies(&response);
-            Self::check(&response, "POST")?;
+        let post_deadline = now + self.http.timeouts.handshake;
+        if let Some(response) = self.http.advance(&mut self.post, post_deadline, scratch, now)? {
+            self.http.remember_cookies(&self.base, &response);
+            expect_ok(&response, "polling POST")?;
             self.released += std::mem::take(&mut self.post_budget);
         }
         // After both slots: the upgrade may be waiting for either of them to finish, and
@@ -367,21 +223,21 @@ impl Poller {
     }
 
     fn give_up_upgrade(&mut self, why: &Error) {
-        log::info!("session {}: staying on long-polling: {}", self.id, why.message);
+        log::info!("session {}: staying on long-polling: {}", self.http.id, why.message);
         self.abandon_upgrade();
     }
 
     fn abandon_upgrade(&mut self) {
         match std::mem::replace(&mut self.upgrade, Upgrade::Off) {
-            Upgrade::Connecting { mut connector, .. } => connector.abandon(&self.registry),
+            Upgrade::Connecting { mut connector, .. } => connector.abandon(self.http.registry()),
             Upgrade::Exchanging { mut stream, .. } => {
-                let _ = self.registry.deregister(stream.tcp_mut());
+                let _ = self.http.registry().deregister(stream.tcp_mut());
                 stream.shutdown();
             }
             Upgrade::Probing { mut link, .. }
             | Upgrade::Pausing { mut link, .. }
             | Upgrade::Done(mut link) => {
-                let _ = self.registry.deregister(link.stream_mut().tcp_mut());
+                let _ = self.http.registry().deregister(link.stream_mut().tcp_mut());
                 link.shutdown();
             }
             Upgrade::Off | Upgrade::Wanted => {}
@@ -401,7 +257,7 @@ impl Poller {
     fn start_upgrade(&mut self, now: Instant) -> Result<()> {
         let Some(sid) = self.sid.clone() else { return Ok(()) };
         let url = self.upgrade_url(&sid);
-        let (connector, attempt) = self.connect(&url, now)?;
+        let (connector, attempt) = self.http.connect(&url, now)?;
         self.upgrade = Upgrade::Connecting { connector, attempt };
         Ok(())
     }
@@ -442,17 +298,18 @@ impl Poller {
                     self.start_upgrade(now)?;
                 }
                 Upgrade::Connecting { connector, .. } => {
-                    match connector.on_ready(&self.registry, now)? {
+                    match connector.on_ready(self.http.registry(), now)? {
                         Progress::Pending => return Ok(()),
                         Progress::Ready(stream) => {
                             let sid = self.sid.clone().unwrap_or_default();
                             let up = handshake::request(&self.upgrade_url(&sid), &self.config);
-                            let parser = ResponseParser::new(self.limits.max_http_head, 64 << 10);
+                            let parser =
+                                ResponseParser::new(self.http.limits.max_http_head, 64 << 10);
                             let exchange = Exchange::new(
-                                up.request.encode(&self.jar.header_for(&self.base)),
+                                up.request.encode(&self.http.jar.header_for(&self.base)),
                                 parser,
                             );
-                            let deadline = now + self.timeouts.handshake;
+                            let deadline = now + self.http.timeouts.handshake;
                             self.upgrade =
                                 Upgrade::Exchanging { stream, exchange, key: up.key, deadline };
                         }
@@ -471,7 +328,7 @@ impl Poller {
                             let mut link = Box::new(Link::new(
                                 stream,
                                 exchange.take_leftover(),
-                                &self.limits,
+                                &self.http.limits,
                                 now,
                             ));
                             link.write(
@@ -479,7 +336,7 @@ impl Poller {
                                 0,
                             )?;
                             link.flush()?;
-                            let deadline = now + self.timeouts.handshake;
+                            let deadline = now + self.http.timeouts.handshake;
                             self.upgrade = Upgrade::Probing { link, deadline };
                         }
                     }
@@ -534,7 +391,7 @@ impl Poller {
                     else {
                         return Ok(());
                     };
-                    log::info!("session {}: upgraded from long-polling to WebSocket", self.id);
+                    log::info!("session {}: upgraded from long-polling to WebSocket", self.http.id);
                     self.upgrade = Upgrade::Done(link);
                     let _ = on_message; // frames from now on arrive through the link
                     return Ok(());
@@ -600,7 +457,7 @@ impl Poller {
     pub fn check_deadlines(&mut self, now: Instant) -> Result<Option<Instant>> {
         let upgrade_late = match &mut self.upgrade {
             Upgrade::Connecting { connector, .. } => {
-                connector.on_timeout(&self.registry, now).err()
+                connector.on_timeout(self.http.registry(), now).err()
             }
             Upgrade::Exchanging { deadline, .. } | Upgrade::Probing { deadline, .. }
                 if now >= *deadline =>
@@ -616,16 +473,7 @@ impl Poller {
             self.give_up_upgrade(&e);
         }
         for slot in [&mut self.get, &mut self.post] {
-            match slot {
-                Slot::Connecting { connector, .. } => connector.on_timeout(&self.registry, now)?,
-                Slot::Exchanging { deadline, .. } if now >= *deadline => {
-                    return Err(Error::new(
-                        ErrorCode::Timeout,
-                        "a long-polling request got no answer in time",
-                    ));
-                }
-                _ => {}
-            }
+            self.http.check_deadline(slot, now, "a long-polling request")?;
         }
         Ok(self.deadline())
     }
@@ -639,21 +487,14 @@ impl Poller {
             | Upgrade::Pausing { deadline, .. } => Some(*deadline),
             _ => None,
         };
-        [slot_deadline(&self.get), slot_deadline(&self.post), upgrade].into_iter().flatten().min()
+        [self.get.deadline(), self.post.deadline(), upgrade].into_iter().flatten().min()
     }
 
     /// Closes both connections.
     pub fn abandon(&mut self) {
         self.abandon_upgrade();
         for slot in [&mut self.get, &mut self.post] {
-            match std::mem::replace(slot, Slot::Idle) {
-                Slot::Connecting { mut connector, .. } => connector.abandon(&self.registry),
-                Slot::Exchanging { mut stream, .. } => {
-                    let _ = self.registry.deregister(stream.tcp_mut());
-                    stream.shutdown();
-                }
-                Slot::Idle => {}
-            }
+            self.http.abandon(slot);
         }
     }
 }

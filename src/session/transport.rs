@@ -1,5 +1,6 @@
 //! What carries an open session: a WebSocket link, or Engine.IO long-polling.
 
+use super::atmosphere_polling::AtmospherePoller;
 use super::polling::Poller;
 use crate::config::Timeouts;
 use crate::error::Result;
@@ -16,6 +17,8 @@ pub enum Transport {
     Ws(Link),
     /// Engine.IO long-polling.
     Polling(Box<Poller>),
+    /// Atmosphere long-polling.
+    AtmospherePolling(Box<AtmospherePoller>),
 }
 
 impl Transport {
@@ -30,6 +33,7 @@ impl Transport {
         match self {
             Transport::Ws(l) => l.read(budget, now, on_message),
             Transport::Polling(p) => p.read(now, scratch, on_message),
+            Transport::AtmospherePolling(p) => p.read(now, scratch, on_message),
         }
     }
 
@@ -38,6 +42,7 @@ impl Transport {
         match self {
             Transport::Ws(l) => l.write(msg, budget),
             Transport::Polling(p) => p.write(msg, budget),
+            Transport::AtmospherePolling(p) => p.write(msg, budget),
         }
     }
 
@@ -46,6 +51,7 @@ impl Transport {
         match self {
             Transport::Ws(l) => l.flush(),
             Transport::Polling(p) => p.flush(),
+            Transport::AtmospherePolling(p) => p.flush(),
         }
     }
 
@@ -54,6 +60,7 @@ impl Transport {
         match self {
             Transport::Ws(l) => l.close(code, reason),
             Transport::Polling(p) => p.close(),
+            Transport::AtmospherePolling(p) => p.close(),
         }
     }
 
@@ -69,6 +76,7 @@ impl Transport {
             Transport::Ws(l) if ws_keepalive => l.keepalive(timeouts, now).map(|_| ()),
             Transport::Ws(_) => Ok(()),
             Transport::Polling(p) => p.check_deadlines(now).map(|_| ()),
+            Transport::AtmospherePolling(p) => p.check_deadlines(now),
         }
     }
 
@@ -78,6 +86,7 @@ impl Transport {
             Transport::Ws(l) if ws_keepalive => l.keepalive_deadline(timeouts),
             Transport::Ws(_) => None,
             Transport::Polling(p) => p.deadline(),
+            Transport::AtmospherePolling(p) => p.deadline(),
         }
     }
 
@@ -90,7 +99,7 @@ impl Transport {
     pub fn peer_close(&self) -> Option<(u16, &str)> {
         match self {
             Transport::Ws(l) => l.peer_close(),
-            Transport::Polling(_) => None,
+            Transport::Polling(_) | Transport::AtmospherePolling(_) => None,
         }
     }
 
@@ -109,6 +118,7 @@ impl Transport {
                 l.shutdown();
             }
             Transport::Polling(p) => p.abandon(),
+            Transport::AtmospherePolling(p) => p.abandon(),
         }
     }
 }

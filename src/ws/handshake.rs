@@ -41,8 +41,15 @@ pub fn validate(response: &Response, key: &str, offered: &[String]) -> Result<Op
     let bad = |why: String| Error::new(ErrorCode::WsHandshake, why);
     if response.status != 101 {
         let snippet: String = String::from_utf8_lossy(&response.body).chars().take(200).collect();
+        // 401/403: the credentials (token, cookie) were refused; a reconnect will not help,
+        // a fresh login may.
+        let code = if matches!(response.status, 401 | 403) {
+            ErrorCode::Auth
+        } else {
+            ErrorCode::HttpStatus
+        };
         return Err(Error::new(
-            ErrorCode::HttpStatus,
+            code,
             format!(
                 "upgrade refused: HTTP {} {} {}",
                 response.status,

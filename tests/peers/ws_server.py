@@ -18,6 +18,10 @@ killed or its stdin closes. What a connection gets depends on the request path:
                         every request header as the server saw it, then echoes
   /idle?secs=S          sends nothing for S seconds, then sends "idle-done", then echoes
   /flood                sends "0", "1", "2", ... as fast as the client takes them
+  /drops?key=K&n=N      the first N connections with this key each send "conn:<i>" (i from
+                        1) and close at once with 1012 (service restart); later ones send
+                        "conn:<i>" and echo. Messages received on a dropped connection are
+                        lost, as on a real restart.
   /report?tag=T         waits (up to 5 s) until a connection opened with ?tag=T has ended,
                         then sends {"code": ..., "reason": ...}: the close frame the server
                         received from the client on it (code null if none came)
@@ -66,6 +70,10 @@ def select_subprotocol(connection, offered):
 async def echo(ws):
     async for message in ws:
         await ws.send(message)
+
+
+# Connections seen per /drops key.
+drop_counts = {}
 
 
 async def handler(ws):
@@ -127,6 +135,15 @@ async def route(ws, path, query):
             n += 1
             if n % 32 == 0:
                 await asyncio.sleep(0.001)
+    elif path == "/drops":
+        key = query["key"]
+        drop_counts[key] = drop_counts.get(key, 0) + 1
+        i = drop_counts[key]
+        await ws.send(f"conn:{i}")
+        if i <= int(query.get("n", "1")):
+            await ws.close(1012, "restart")
+        else:
+            await echo(ws)
     elif path == "/report":
         want = query["tag"]
         try:

@@ -106,6 +106,31 @@ impl Peer {
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{}", self.port, path)
     }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// POSTs `body` (JSON) to a fixture's control endpoint and returns its JSON answer
+    /// (bounded: the fixture must answer within 10 s).
+    pub fn control(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let json = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+        serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("{}: {path} answered {answer:?}: {e}", self.name))
+    }
 }
 
 impl Drop for Peer {
@@ -177,6 +202,7 @@ pub struct Ev {
     pub message: String,
     pub close_code: u16,
     pub topic: String,
+    pub event_type: String,
     pub namespace: String,
     pub ack_id: u64,
     pub attachments: Vec<Vec<u8>>,
@@ -193,6 +219,7 @@ impl Ev {
             message: ev.error().map(|e| e.message.clone()).unwrap_or_default(),
             close_code: ev.close_code(),
             topic: ev.topic().to_string(),
+            event_type: ev.event_type().to_string(),
             namespace: ev.namespace().to_string(),
             ack_id: ev.ack_id(),
             attachments: ev.attachments().to_vec(),
