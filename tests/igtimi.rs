@@ -8,12 +8,9 @@
 
 mod support;
 
-use livefeed::{
-    Error, ErrorCode, Event, EventKind, Protocol, Reconnect, SessionConfig, SessionState,
-};
+use livefeed::{Error, ErrorCode, EventKind, Protocol, Reconnect, SessionConfig, SessionState};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Ev, Events, Peer, TestLoop, collector};
 
@@ -55,32 +52,6 @@ impl Fixture {
             }
         }
     }
-}
-
-/// What the tests read off a platform event besides the support `Ev`.
-#[derive(Clone, Debug)]
-struct Typed {
-    topic: String,
-    event_type: String,
-    json: Value,
-}
-
-/// A collector that also keeps the event type of `Event`s (support's `Ev` has no field for it).
-fn typed_collector() -> (impl FnMut(&Event<'_>) + Send + 'static, Events, Arc<Mutex<Vec<Typed>>>) {
-    let (mut inner, events) = collector();
-    let typed = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&typed);
-    let handler = move |e: &Event<'_>| {
-        if e.kind() == EventKind::Event {
-            sink.lock().unwrap().push(Typed {
-                topic: e.topic().to_string(),
-                event_type: e.event_type().to_string(),
-                json: e.json().cloned().unwrap_or(Value::Null),
-            });
-        }
-        inner(e);
-    };
-    (handler, events, typed)
 }
 
 fn is_event(topic: &'static str) -> impl Fn(&Ev) -> bool {
@@ -131,7 +102,7 @@ fn options<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 fn data_frames_become_one_event_per_device_and_data_type() {
     let fx = Fixture::start("good", &["--heartbeat", "100", "--data", "50"]);
     let lp = TestLoop::start();
-    let (h, mut ev, typed) = typed_collector();
+    let (h, mut ev) = collector();
     let _s = lp.open(fx.config("/", &options(&[])), h).unwrap();
     let open = ev.expect_open();
     let detail = json_of(&open);
@@ -150,20 +121,24 @@ fn data_frames_become_one_event_per_device_and_data_type() {
         .iter()
         .flat_map(|t| [format!("{A}/{t}"), format!("{B}/{t}")])
         .collect();
-    ev.wait_for("every topic", |_| {
-        let got: BTreeSet<String> = typed.lock().unwrap().iter().map(|t| t.topic.clone()).collect();
-        wanted.is_subset(&got)
+    let got = std::cell::RefCell::new(BTreeSet::new());
+    ev.wait_for("every topic", |e| {
+        if e.kind == EventKind::Event {
+            got.borrow_mut().insert(e.topic.clone());
+        }
+        wanted.is_subset(&got.borrow())
     });
     no_errors(&ev);
-    let typed = typed.lock().unwrap().clone();
-    for t in &typed {
-        let (serial, code) = t.topic.split_once('/').unwrap();
-        assert_eq!(t.event_type, code, "{t:?}");
-        assert_eq!(t.json["serial"], serial, "{t:?}");
-        assert_eq!(t.json["type"].to_string(), code, "{t:?}");
-        assert!(t.json["samples"].as_array().is_some_and(|s| !s.is_empty()), "{t:?}");
+    let events: Vec<&Ev> = ev.seen.iter().filter(|e| e.kind == EventKind::Event).collect();
+    for e in &events {
+        let (serial, code) = e.topic.split_once('/').unwrap();
+        let json = json_of(e);
+        assert_eq!(e.event_type, code, "{e:?}");
+        assert_eq!(json["serial"], serial, "{json}");
+        assert_eq!(json["type"].to_string(), code, "{json}");
+        assert!(json["samples"].as_array().is_some_and(|s| !s.is_empty()), "{json}");
     }
-    let find = |topic: String| typed.iter().find(|t| t.topic == topic).unwrap().json.clone();
+    let find = |topic: String| json_of(events.iter().find(|e| e.topic == topic).unwrap());
     let hrm = find(format!("{A}/13"));
     assert_eq!(hrm["dsi"], 201, "{hrm}");
     let samples = hrm["samples"].as_array().unwrap();
@@ -422,7 +397,203 @@ fn bad_options_are_refused_at_open() {
     }
 }
 
-#[allow(dead_code)]
-fn reconnecting(c: &mut SessionConfig) {
+fn reconnecting(mut c: SessionConfig) -> SessionConfig {
     c.reconnect = Reconnect::with_delays(Duration::from_millis(50), Duration::from_millis(100));
+    c
+}
+
+// ---------------------------------------------------------------------------------------
+// The server walk
+
+/// Opens a session on a list whose first server fails in some way; the feed must open on
+/// the second, within `bound`, after exactly one error of `code`.
+fn skips_the_first_server(
+    kind: &str,
+    mut c: impl FnMut(&Fixture) -> SessionConfig,
+    code: ErrorCode,
+    bound: Duration,
+) -> Duration {
+    let fx = Fixture::start(&format!("{kind},good"), &["--heartbeat", "100", "--data", "50"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let started = Instant::now();
+    let _s = lp.open(c(&fx), h).unwrap();
+    ev.wait_for("open", |e| e.is_state(SessionState::Open));
+    let took = started.elapsed();
+    assert!(took < bound, "{kind}: opened after {took:?}");
+    let errors: Vec<_> = ev.seen.iter().filter(|e| e.kind == EventKind::Error).collect();
+    assert_eq!(errors.len(), 1, "{kind}: {errors:?}");
+    assert_eq!(errors[0].error, Some(code), "{kind}: {errors:?}");
+    assert!(
+        ev.seen.iter().all(|e| !e.is_state(SessionState::Reconnecting)),
+        "{kind}: {:?}",
+        ev.seen
+    );
+    // The block that got the feed going went to the second server.
+    let config = fx.observe("config", |v| v["server"] == 1);
+    assert_eq!(config["n"], 1);
+    ev.wait_for("data", is_event("GA-DK-AAAD/1"));
+    took
+}
+
+#[test]
+fn a_refused_first_server_is_skipped_at_once() {
+    skips_the_first_server(
+        "refused",
+        |fx| fx.config("/", &options(&[])),
+        ErrorCode::Connect,
+        Duration::from_secs(3),
+    );
+}
+
+#[test]
+fn a_first_server_that_never_answers_the_upgrade_is_skipped_at_the_handshake_deadline() {
+    let took = skips_the_first_server(
+        "blackhole",
+        |fx| {
+            let mut c = fx.config("/", &options(&[]));
+            c.timeouts.handshake = Duration::from_millis(400);
+            c
+        },
+        ErrorCode::Timeout,
+        Duration::from_secs(4),
+    );
+    assert!(took >= Duration::from_millis(400), "skipped before its deadline: {took:?}");
+}
+
+#[test]
+fn a_first_server_without_a_timestamp_is_skipped_at_the_timestamp_deadline() {
+    let took = skips_the_first_server(
+        "silent",
+        |fx| fx.config("/", &options(&[("timestamp_timeout_ms", "400")])),
+        ErrorCode::Timeout,
+        Duration::from_secs(4),
+    );
+    assert!(took >= Duration::from_millis(400), "skipped before its deadline: {took:?}");
+}
+
+#[test]
+fn a_first_server_that_closes_before_its_timestamp_is_skipped() {
+    skips_the_first_server(
+        "close",
+        |fx| fx.config("/", &options(&[])),
+        ErrorCode::Protocol,
+        Duration::from_secs(3),
+    );
+}
+
+#[test]
+fn when_every_server_fails_the_session_ends_with_one_error_per_server() {
+    let fx = Fixture::start("refused,silent", &["--heartbeat", "100"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(fx.config("/", &options(&[("timestamp_timeout_ms", "300")])), h).unwrap();
+    let evs = ev.until_closed();
+    let codes: Vec<_> =
+        evs.iter().filter(|e| e.kind == EventKind::Error).map(|e| e.error).collect();
+    assert_eq!(codes, [Some(ErrorCode::Connect), Some(ErrorCode::Timeout)], "{evs:?}");
+    assert!(evs.iter().all(|e| !e.is_state(SessionState::Open)), "{evs:?}");
+}
+
+#[test]
+fn when_every_server_fails_a_reconnect_starts_over_from_a_fresh_list() {
+    let fx = Fixture::start("refused,close", &["--heartbeat", "100"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let s = lp.open(reconnecting(fx.config("/", &options(&[]))), h).unwrap();
+    fx.observe("list", |_| true);
+    ev.wait_for("reconnecting", |e| e.is_state(SessionState::Reconnecting));
+    // The fresh list, then the walk again: the second server gets a second block.
+    fx.observe("list", |_| true);
+    let config = fx.observe("config", |v| v["conn"] == 2);
+    assert_eq!(config["server"], 1);
+    s.close(1000, "done").unwrap();
+    ev.until_closed();
+}
+
+#[test]
+fn a_missing_heartbeat_triggers_a_reconnect() {
+    let fx = Fixture::start("mute", &["--heartbeat", "100", "--data", "50"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(reconnecting(fx.config("/", &options(&[("watchdog_ms", "400")]))), h).unwrap();
+    ev.expect_open();
+    fx.observe("list", |_| true);
+    ev.wait_for("the one data frame", is_event("GA-DK-AAAD/1"));
+    let heard = Instant::now();
+    let err = ev.wait_for("the watchdog", |e| e.kind == EventKind::Error);
+    let took = heard.elapsed();
+    assert_eq!(err.error, Some(ErrorCode::PeerTimeout), "{err:?}");
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+    ev.wait_for("reconnecting", |e| e.is_state(SessionState::Reconnecting));
+    // A new connection from a fresh server list, with its own configuration block.
+    fx.observe("list", |_| true);
+    let config = fx.observe("config", |_| true);
+    assert_eq!((config["conn"].as_u64(), config["n"].as_u64()), (Some(2), Some(1)), "{config}");
+    ev.wait_for("open again", |e| e.is_state(SessionState::Open));
+    ev.wait_for("data again", is_event("GA-DK-AAAD/1"));
+}
+
+#[test]
+fn a_server_that_closes_the_feed_is_reconnected_from_a_fresh_list() {
+    let fx = Fixture::start("bye", &["--heartbeat", "100", "--data", "50"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(reconnecting(fx.config("/", &options(&[]))), h).unwrap();
+    fx.observe("list", |_| true);
+    ev.expect_open();
+    let close = ev.wait_for("the server's close", |e| e.kind == EventKind::Close);
+    assert_eq!(close.close_code, 1001);
+    ev.wait_for("reconnecting", |e| e.is_state(SessionState::Reconnecting));
+    fx.observe("list", |_| true);
+    let config = fx.observe("config", |v| v["conn"] == 2);
+    assert_eq!(config["n"], 1);
+    ev.wait_for("open again", |e| e.is_state(SessionState::Open));
+    no_errors(&ev);
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the token goes
+
+#[test]
+fn the_token_can_go_in_an_authorization_header() {
+    let fx = Fixture::start("good", &["--heartbeat", "100", "--data", "50", "--auth", "header"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(fx.config("/", &options(&[("token_in", "header")])), h).unwrap();
+    assert_eq!(fx.observe("list", |_| true)["auth"], "Bearer tok-good");
+    assert_eq!(fx.observe("connect", |_| true)["auth"], "Bearer tok-good");
+    assert_eq!(fx.observe("config", |_| true)["block"], json!({"devices": [A, B]}));
+    ev.expect_open();
+    ev.wait_for("data", is_event("GA-DK-AAAD/1"));
+    no_errors(&ev);
+}
+
+#[test]
+fn a_server_list_refused_with_401_ends_the_session_even_with_reconnect_on() {
+    // The service wants the header; the session puts the token in the block.
+    let fx = Fixture::start("good", &["--auth", "header"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let _s = lp.open(reconnecting(fx.config("/", &options(&[]))), h).unwrap();
+    let evs = ev.until_closed();
+    let err = first_error(&evs);
+    assert_eq!(err.error, Some(ErrorCode::Auth), "{err:?}");
+    assert!(err.message.contains("HTTP 401"), "{}", err.message);
+    assert!(evs.iter().all(|e| !e.is_state(SessionState::Reconnecting)), "{evs:?}");
+}
+
+#[test]
+fn a_wrong_token_is_refused_by_every_server() {
+    let fx = Fixture::start("good,good", &["--heartbeat", "100"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let opts = options(&[("token", "tok-wrong")]);
+    let _s = lp.open(fx.config("/", &opts), h).unwrap();
+    let evs = ev.until_closed();
+    let errors: Vec<_> = evs.iter().filter(|e| e.kind == EventKind::Error).collect();
+    assert_eq!(errors.len(), 2, "{evs:?}");
+    assert!(errors.iter().all(|e| e.error == Some(ErrorCode::Protocol)), "{errors:?}");
+    assert!(errors[0].message.contains("before confirming"), "{}", errors[0].message);
+    assert_eq!(fx.observe("config", |_| true)["block"]["access_token"], "tok-wrong");
 }

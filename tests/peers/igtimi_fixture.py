@@ -39,6 +39,8 @@ Kinds:
              (no heartbeats either) while keeping the connection open
   garbage    like good, but after the timestamp first sends these frames once: "hello",
              '{"unexpected":true}', '[oops', '[1,{"X":5},{"DEV":{"abc":{"t":[1]}}}]'
+  bye        like good until the timestamp and one data frame, then closes the connection
+             normally (1001 "going away", as a server restart would)
   binary     like good, but each data frame is preceded by a binary frame 0a 03 61 62 63
   notime     like good, but never sends the timestamp (data only)
 
@@ -209,6 +211,9 @@ class Connection:
             if self.kind == "mute":
                 self.muted = True
                 return
+            if self.kind == "bye":
+                await self.ws.close(code=1001, message=b"going away")
+                return
             await asyncio.sleep(ARGS.data / 1000)
 
     async def receive(self):
@@ -293,7 +298,7 @@ async def main():
             server = await asyncio.start_server(blackhole, "127.0.0.1", 0)
             keep.append(server)
             port = server.sockets[0].getsockname()[1]
-        elif kind in ("silent", "close", "good", "mute", "garbage", "binary", "notime"):
+        elif kind in ("silent", "close", "good", "mute", "bye", "garbage", "binary", "notime"):
             app = web.Application()
             app.router.add_get("/live", ws_server(index, kind))
             port = await site(app)

@@ -9,7 +9,9 @@
 //! the next one in the list; when the list is used up the session fails with the last
 //! error (or, with reconnecting on, waits out the backoff and starts over from the list).
 //! Once confirmed, a connection that stays silent (no heartbeat, no data) for `watchdog_ms`
-//! fails with `PeerTimeout`.
+//! fails with `PeerTimeout`. A server list or upgrade answered HTTP 401/403 is `Auth`, which
+//! ends the session for good; a close before the timestamp (the vendor documents no refusal
+//! message) is `Protocol` and goes on to the next server.
 //!
 //! The session URL is the service's base URL; the server list is read from
 //! `<base>/server_listers/web_sockets`, or from the URL itself when its path already ends in
@@ -511,8 +513,11 @@ impl Driver for IgtimiDriver {
 
     fn on_peer_close(&mut self, code: u16, reason: &str) -> Result<()> {
         match &self.conn {
+            // Maybe a refused token, maybe a server in trouble (the vendor documents no
+            // refusal): not `Auth`, which would end the session for good; the next server,
+            // then the reconnect backoff, follow (§1.7).
             Some(conn) if !conn.confirmed => Err(Error::new(
-                ErrorCode::Auth,
+                ErrorCode::Protocol,
                 format!(
                     "igtimi: {} closed the connection ({code} {}) before confirming the configuration block (refused token or devices?)",
                     conn.server,
@@ -521,6 +526,10 @@ impl Driver for IgtimiDriver {
             )),
             _ => Ok(()),
         }
+    }
+
+    fn upgrade_headers(&self) -> Vec<(String, String)> {
+        self.auth_header().into_iter().collect()
     }
 
     fn websocket_keepalive(&self) -> bool {
