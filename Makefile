@@ -3,6 +3,7 @@
 #   make demo   live events from the bundled sensor simulator through the C API
 #   make test   everything CI runs (installs what it needs first)
 #   make bench  throughput and memory figures
+#   make fuzz   every fuzz target for FUZZ_EACH seconds (default 60)
 
 CARGO   ?= cargo
 CC      ?= cc
@@ -19,7 +20,7 @@ ASAN    := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-om
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock build.rs
 FFI_SOURCES  := $(shell find src -name '*.rs') cbindgen.toml
 
-.PHONY: all asan lib header header-check demo test bench clean
+.PHONY: all asan lib header header-check demo test bench fuzz clean
 
 all: lib include/livefeed.h $(C_PROGRAMS)
 
@@ -65,3 +66,7 @@ bench: all
 clean:
 	rm -rf $(BUILD)
 	$(CARGO) clean
+
+# Every fuzz target for FUZZ_EACH seconds (default 60); findings land in fuzz/artifacts/.
+fuzz:
+	FUZZ_EACH=$${FUZZ_EACH:-60} scripts/fuzz.sh

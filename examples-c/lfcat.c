@@ -47,6 +47,8 @@ static const char USAGE[] =
     "      --track-message-length\n"
     "                         protocol option \"track_message_length\" (atmosphere, navixy)\n"
     "  -o, --option KEY=VALUE any protocol option (repeatable)\n"
+    "      --proxy URL        HTTP proxy (http://[user:pass@]host:port), '' for none;\n"
+    "                         default: https_proxy / http_proxy / no_proxy\n"
     "      --reconnect MIN_MS,MAX_MS\n"
     "                         reconnect after a lost connection, backoff between the two\n"
     "      --send TEXT        text message to send once open (repeatable, sent in order)\n"
@@ -387,6 +389,7 @@ enum {
     OPT_DATALOG,
     OPT_TRACK_LENGTH,
     OPT_RECONNECT,
+    OPT_PROXY,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -407,6 +410,7 @@ static const struct option LONG_OPTIONS[] = {
     {"track-message-length", no_argument, NULL, OPT_TRACK_LENGTH},
     {"option", required_argument, NULL, 'o'},
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
+    {"proxy", required_argument, NULL, OPT_PROXY},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -523,6 +527,12 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
             }
             break;
         }
+        case OPT_PROXY:
+            if ((r = lf_config_set_proxy(cfg, optarg)) != LF_RESULT_OK) {
+                report("--proxy", r);
+                return EXIT_USAGE;
+            }
+            break;
         case OPT_DATALOG: key = "datalog"; break;
         case OPT_TRACK_LENGTH:
             if ((r = lf_config_set_option(cfg, "track_message_length", "true")) != LF_RESULT_OK) {

@@ -130,6 +130,14 @@ enum lf_result
    */
   LF_RESULT_TIMEOUT = 106,
   /**
+   * The HTTP proxy refused or failed the tunnel (any answer to CONNECT but 2xx and 407).
+   */
+  LF_RESULT_PROXY = 107,
+  /**
+   * The HTTP proxy wants other credentials (407).
+   */
+  LF_RESULT_PROXY_AUTH = 108,
+  /**
    * The TLS handshake failed.
    */
   LF_RESULT_TLS = 200,
@@ -694,6 +702,20 @@ lf_result lf_config_set_limit(lf_config *config, uint32_t which, size_t value);
  * (`min_ms` 0 with other values, or `max_ms` below `min_ms`).
  */
 lf_result lf_config_set_reconnect(lf_config *config, uint32_t min_ms, uint32_t max_ms, uint32_t max_attempts);
+
+/**
+ * Chooses the HTTP proxy every connection of the session tunnels through (CONNECT, for
+ * ws, wss and the HTTP steps alike): `http://[user:password@]host[:port]` (port 1080
+ * when absent; user and password percent-encoded, sent as basic auth), `""` for none, or
+ * NULL for the default: `https_proxy` (wss/https) or `http_proxy` (ws/http), minus the
+ * hosts in `no_proxy`, read when each connection starts. A proxy answering 407 fails the
+ * session with `LF_RESULT_PROXY_AUTH`, any other refusal with `LF_RESULT_PROXY`.
+ *
+ * Parameters: `proxy` NUL-terminated UTF-8 or NULL, copied.
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER` (config), `LF_RESULT_INVALID_PARAMETER`
+ * (not an http:// proxy URL), `LF_RESULT_INVALID_UTF8`.
+ */
+lf_result lf_config_set_proxy(lf_config *config, const char *proxy);
 
 /**
  * Sets a protocol option, appending to earlier values of the same key. Keys used by the

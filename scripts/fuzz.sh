@@ -8,7 +8,8 @@
 # Without FUZZ_TARGET every target in fuzz/fuzz_targets/ runs in turn and SECONDS is the
 # budget for all of them together: each gets SECONDS / (number of targets), at least 1 s.
 # So `scripts/test.sh` (20 s) stays as short as before however many targets there are; for
-# a long run of one parser use FUZZ_TARGET. A target that fails does not stop the others;
+# a long run of one parser use FUZZ_TARGET, or FUZZ_EACH=S to give every target S seconds
+# (`make fuzz` does that, 60 s each by default). A target that fails does not stop the others;
 # the script fails at the end, naming them.
 #
 # Each target starts from its committed seeds (fuzz/seeds/TARGET, read only) and keeps what
@@ -40,7 +41,7 @@ else
   for f in fuzz/fuzz_targets/*.rs; do
     targets+=("$(basename "$f" .rs)")
   done
-  each=$((seconds / ${#targets[@]}))
+  each=${FUZZ_EACH:-$((seconds / ${#targets[@]}))}
   [ "$each" -ge 1 ] || each=1
 fi
 

@@ -1,6 +1,7 @@
 //! Session configuration: what to connect to and how, with defaults a gateway can ship with.
 
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::net::proxy::ProxySetting;
 use std::time::Duration;
 
 /// The protocol a session speaks on top of its transport.
@@ -206,6 +207,8 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Reconnect policy.
     pub reconnect: Reconnect,
+    /// HTTP proxy (default: from `https_proxy`, `http_proxy`, `no_proxy`).
+    pub proxy: ProxySetting,
     /// Protocol-specific options (`token`, `user`, `device`, `subscribe`, ...), in the order set.
     pub options: Vec<(String, String)>,
 }
@@ -224,6 +227,7 @@ impl SessionConfig {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             reconnect: Reconnect::default(),
+            proxy: ProxySetting::default(),
             options: Vec::new(),
         }
     }

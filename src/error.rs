@@ -45,6 +45,10 @@ pub enum ErrorCode {
     PeerTimeout = 105,
     /// A protocol phase (handshake, close, reply) did not finish before its deadline.
     Timeout = 106,
+    /// The HTTP proxy refused or failed the tunnel (any answer to CONNECT but 2xx and 407).
+    Proxy = 107,
+    /// The HTTP proxy wants other credentials (407).
+    ProxyAuth = 108,
     /// The TLS handshake failed.
     Tls = 200,
     /// The server certificate was rejected (unknown CA, expired, wrong host name).
@@ -96,6 +100,8 @@ impl ErrorCode {
         Self::Io,
         Self::PeerTimeout,
         Self::Timeout,
+        Self::Proxy,
+        Self::ProxyAuth,
         Self::Tls,
         Self::TlsCertificate,
         Self::TlsConfig,
@@ -137,6 +143,8 @@ impl ErrorCode {
             Self::NotFound => "LF_RESULT_NOT_FOUND\0",
             Self::TypeMismatch => "LF_RESULT_TYPE_MISMATCH\0",
             Self::Panic => "LF_RESULT_PANIC\0",
+            Self::Proxy => "LF_RESULT_PROXY\0",
+            Self::ProxyAuth => "LF_RESULT_PROXY_AUTH\0",
             Self::Dns => "LF_RESULT_DNS\0",
             Self::DnsTimeout => "LF_RESULT_DNS_TIMEOUT\0",
             Self::Connect => "LF_RESULT_CONNECT\0",

@@ -134,16 +134,39 @@ impl Url {
     }
 }
 
+/// Whether a path segment looks like a credential (deCONZ puts its API key in the path):
+/// 8 or more token characters with at least one digit.
+fn looks_secret(segment: &str) -> bool {
+    segment.len() >= 8
+        && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && segment.bytes().any(|b| b.is_ascii_digit())
+}
+
 impl fmt::Display for Url {
+    /// Scheme, authority and path, for logs: the query is left out and path segments that
+    /// look like keys are masked, since both may carry credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Only scheme, authority and path: query strings may carry tokens.
-        write!(f, "{}://{}{}", self.scheme.as_str(), self.host_header(), self.path())
+        write!(f, "{}://{}", self.scheme.as_str(), self.host_header())?;
+        for (i, segment) in self.path().split('/').enumerate() {
+            let shown = if looks_secret(segment) { "***" } else { segment };
+            write!(f, "{}{shown}", if i == 0 { "" } else { "/" })?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_masks_what_may_be_credentials() {
+        let u = Url::parse("http://gw:80/api/1A2B3C4D5E/config?token=x").unwrap();
+        assert_eq!(u.to_string(), "http://gw/api/***/config");
+        let u = Url::parse("wss://h/v2/event/subscription?X-Atmosphere-tracking-id=0").unwrap();
+        assert_eq!(u.to_string(), "wss://h/v2/event/subscription");
+        assert_eq!(Url::parse("ws://h/").unwrap().to_string(), "ws://h/");
+    }
 
     #[test]
     fn parses_common_shapes() {

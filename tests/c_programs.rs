@@ -3,6 +3,8 @@
 //! under valgrind (`make all`). They need those builds, so they are `#[ignore]`d for a
 //! plain `cargo test`; `make test` runs them with `--ignored`.
 
+mod support;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -181,9 +183,9 @@ fn lfcat_exit_codes() {
         lfcat_status(&["--timeout", "0.5", &format!("ws://127.0.0.1:{silent}/")], limit);
     assert_eq!(code, 3, "timeout");
 
-    let (code, stderr) = lfcat_status(&["-p", "navixy", "ws://127.0.0.1:1/"], limit);
+    let (code, stderr) = lfcat_status(&["-p", "navixy", "http://127.0.0.1:1/v2"], limit);
     assert!(code == 1 || code == 2, "{code} {stderr}");
-    assert!(stderr.contains("not supported yet"), "{stderr}");
+    assert!(stderr.contains("needs a hash (token)"), "{stderr}");
 }
 
 /// A name that cannot resolve, checked inside an empty network namespace so the lookup
@@ -386,4 +388,63 @@ fn lfcat_thethings_logs_in_and_prints_resource_values_under_asan() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("LF_RESULT_AUTH"), "{stderr}");
+}
+
+/// The Atmosphere/Navixy fixture (tests/peers/atmosphere_fixture.py) with one API key,
+/// splitting its length-framed frames.
+fn atmosphere_fixture() -> support::Peer {
+    support::Peer::spawn(
+        "atmosphere_fixture.py",
+        &["--apikey", NAVIXY_KEY, "--framing", "split"],
+        &[],
+    )
+}
+
+const NAVIXY_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_navixy_prints_typed_events_under_asan() {
+    let peer = atmosphere_fixture();
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["-p", "navixy", "--token", NAVIXY_KEY, "--track-message-length"])
+        .args(["--subscribe", "state", "--device", "15564", "--device", "21080"])
+        .args(["--count", "3", "--timeout", "20", &peer.http_url("/v2")]);
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, "lfcat -p navixy");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        (&lines[0]["topic"], &lines[0]["event"]),
+        (&serde_json::json!("subscription/subscribe"), &serde_json::json!("response"))
+    );
+    assert_eq!(lines[0]["data"]["data"]["state"]["value"]["21080"], "normal");
+    for state in &lines[1..] {
+        assert_eq!((&state["topic"], &state["event"]), (&"state".into(), &"event".into()));
+        assert!(state["data"]["source_id"].is_number(), "{state}");
+    }
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_atmosphere_sends_and_prints_raw_messages_under_asan() {
+    let peer = atmosphere_fixture();
+    let subscribe = format!(
+        r#"{{"action":"subscribe","hash":"{NAVIXY_KEY}","requests":[{{"type":"state_batch","target":{{"type":"all"}}}}]}}"#
+    );
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["-p", "atmosphere", "--send", &subscribe, "--count", "2", "--timeout", "20"])
+        .arg(peer.http_url("/v2/event/subscription"));
+    let out = run(cmd, Duration::from_secs(60));
+    assert_ok(&out, "lfcat -p atmosphere");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["type"], "message");
+    assert_eq!(lines[0]["data"]["type"], "response");
+    assert_eq!(lines[1]["data"]["event"], "state_batch");
 }

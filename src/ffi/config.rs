@@ -3,7 +3,7 @@
 use super::boundary::{
     bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out,
 };
-use crate::config::{Protocol, SessionConfig};
+use crate::config::{Protocol, ProxySetting, SessionConfig};
 use crate::error::{Error, ErrorCode};
 use std::ffi::c_char;
 use std::time::Duration;
@@ -402,6 +402,35 @@ pub extern "C" fn lf_config_set_reconnect(
         r.min_delay = Duration::from_millis(min_ms.into());
         r.max_delay = Duration::from_millis(max_ms.into());
         r.max_attempts = max_attempts;
+        Ok(())
+    })
+}
+
+/// Chooses the HTTP proxy every connection of the session tunnels through (CONNECT, for
+/// ws, wss and the HTTP steps alike): `http://[user:password@]host[:port]` (port 1080
+/// when absent; user and password percent-encoded, sent as basic auth), `""` for none, or
+/// NULL for the default: `https_proxy` (wss/https) or `http_proxy` (ws/http), minus the
+/// hosts in `no_proxy`, read when each connection starts. A proxy answering 407 fails the
+/// session with `LF_RESULT_PROXY_AUTH`, any other refusal with `LF_RESULT_PROXY`.
+///
+/// Parameters: `proxy` NUL-terminated UTF-8 or NULL, copied.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER` (config), `LF_RESULT_INVALID_PARAMETER`
+/// (not an http:// proxy URL), `LF_RESULT_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_proxy(config: *mut lf_config, proxy: *const c_char) -> ErrorCode {
+    set(config, |c| {
+        c.proxy = if proxy.is_null() {
+            ProxySetting::FromEnvironment
+        } else {
+            // SAFETY: a non-NULL NUL-terminated string (caller contract).
+            let url = unsafe { str_arg(proxy, "proxy")? };
+            if url.is_empty() {
+                ProxySetting::Direct
+            } else {
+                crate::net::Proxy::parse(url)?;
+                ProxySetting::Url(url.to_string())
+            }
+        };
         Ok(())
     })
 }

@@ -1,9 +1,11 @@
-//! From host and port to a connected stream: resolve, connect each address in turn, TLS.
+//! From host and port to a connected stream: resolve, connect each address in turn,
+//! open a tunnel through the HTTP proxy when there is one, TLS.
 //!
 //! Every phase has a deadline enforced by the loop through [`Connector::deadline`];
 //! the connector itself never blocks and never reads a clock.
 
 use super::dns::{self, Resolver};
+use super::proxy::{self, Proxy};
 use super::stream::Stream;
 use super::tls;
 use crate::config::Timeouts;
@@ -11,7 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector};
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,11 +29,38 @@ pub enum Progress {
     Ready(Stream),
 }
 
+/// The longest answer to CONNECT read.
+const MAX_TUNNEL_ANSWER: usize = 16 << 10;
+
 enum Phase {
     Resolving,
-    Connecting { addrs: Vec<SocketAddr>, next: usize, sock: TcpStream, attempt_end: Instant },
+    Connecting {
+        addrs: Vec<SocketAddr>,
+        next: usize,
+        sock: TcpStream,
+        attempt_end: Instant,
+    },
+    /// CONNECT sent (`written` bytes of it so far), the proxy's answer being read.
+    Tunnel {
+        sock: TcpStream,
+        request: Vec<u8>,
+        written: usize,
+        answer: Vec<u8>,
+    },
     Tls(Box<MidHandshakeTlsStream<TcpStream>>),
     Done,
+}
+
+/// Where a connection goes.
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS, when wanted.
+    pub tls: Option<Arc<TlsConnector>>,
+    /// The HTTP proxy to tunnel through, if any.
+    pub proxy: Option<Proxy>,
 }
 
 /// Connects one stream. Create a new one for every attempt.
@@ -39,6 +68,7 @@ pub struct Connector {
     host: String,
     port: u16,
     tls: Option<Arc<TlsConnector>>,
+    proxy: Option<Proxy>,
     token: Token,
     timeouts: Timeouts,
     phase: Phase,
@@ -50,11 +80,8 @@ pub struct Connector {
 impl Connector {
     /// Starts connecting. Lookups go to `resolver`, whose answer must come back
     /// through [`Connector::on_resolved`] (the `reply` closure carries it to the loop).
-    #[allow(clippy::too_many_arguments)]
     pub fn start(
-        host: &str,
-        port: u16,
-        tls: Option<Arc<TlsConnector>>,
+        endpoint: Endpoint,
         timeouts: &Timeouts,
         token: Token,
         registry: &Registry,
@@ -62,10 +89,17 @@ impl Connector {
         reply: dns::Reply,
         now: Instant,
     ) -> Result<Connector> {
+        let Endpoint { host, port, tls, proxy } = endpoint;
+        // With a proxy, the proxy's address is looked up; it resolves the target itself.
+        let (dial_host, dial_port) = match &proxy {
+            Some(p) => (p.host.clone(), p.port),
+            None => (host.clone(), port),
+        };
         let mut c = Connector {
-            host: host.to_string(),
+            host,
             port,
             tls,
+            proxy,
             token,
             timeouts: timeouts.clone(),
             phase: Phase::Resolving,
@@ -73,9 +107,9 @@ impl Connector {
             connect_end: now,
             last_error: None,
         };
-        match dns::literal(host, port) {
+        match dns::literal(&dial_host, dial_port) {
             Some(addr) => c.connect_addrs(registry, vec![addr], now)?,
-            None => resolver.resolve(host, port, reply),
+            None => resolver.resolve(&dial_host, dial_port, reply),
         }
         Ok(c)
     }
@@ -183,6 +217,16 @@ impl Connector {
                     ),
                 ))
             }
+            Phase::Tunnel { mut sock, .. } => {
+                let _ = registry.deregister(&mut sock);
+                Err(Error::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the proxy did not open a tunnel to {}:{} within {:?}",
+                        self.host, self.port, self.timeouts.connect
+                    ),
+                ))
+            }
             Phase::Tls(_) => Err(Error::new(
                 ErrorCode::Timeout,
                 format!(
@@ -219,6 +263,9 @@ impl Connector {
                 let _ = sock.set_nodelay(true);
                 self.connected(sock, now)
             }
+            Phase::Tunnel { sock, request, written, answer } => {
+                self.tunnel_step(sock, request, written, answer, now)
+            }
             Phase::Tls(mid) => self.tls_step(mid.handshake()),
             other => {
                 self.phase = other;
@@ -228,6 +275,75 @@ impl Connector {
     }
 
     fn connected(&mut self, sock: TcpStream, now: Instant) -> Result<Progress> {
+        if let Some(p) = &self.proxy {
+            let request = p.connect_request(&self.host, self.port);
+            self.deadline = now + self.timeouts.connect;
+            return self.tunnel_step(sock, request, 0, Vec::new(), now);
+        }
+        self.through(sock, now)
+    }
+
+    /// Writes CONNECT and reads the proxy's answer as far as the socket allows.
+    fn tunnel_step(
+        &mut self,
+        mut sock: TcpStream,
+        request: Vec<u8>,
+        mut written: usize,
+        mut answer: Vec<u8>,
+        now: Instant,
+    ) -> Result<Progress> {
+        let Some(p) = self.proxy.clone() else { return self.through(sock, now) };
+        let io_error = |e: io::Error| {
+            Error::new(
+                ErrorCode::Proxy,
+                format!("the connection to the proxy {} failed: {e}", p.host),
+            )
+        };
+        while written < request.len() {
+            match sock.write(&request[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        let mut chunk = [0u8; 1024];
+        while written == request.len() {
+            // One byte at a time past the head would be exact; the proxy sends nothing
+            // after a 2xx head, so reading chunks is safe and checked in tunnel_answer.
+            match sock.read(&mut chunk) {
+                Ok(0) => {
+                    return Err(Error::new(
+                        ErrorCode::Proxy,
+                        format!("the proxy {} closed the connection before answering", p.host),
+                    ));
+                }
+                Ok(n) => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    if proxy::tunnel_answer(&p, &answer)? {
+                        log::debug!(
+                            "tunnel to {}:{} open through {}",
+                            self.host,
+                            self.port,
+                            p.host
+                        );
+                        return self.through(sock, now);
+                    }
+                    if answer.len() > MAX_TUNNEL_ANSWER {
+                        return Err(Error::new(ErrorCode::Proxy, "the proxy's answer is too long"));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        self.phase = Phase::Tunnel { sock, request, written, answer };
+        Ok(Progress::Pending)
+    }
+
+    /// The TCP stream (direct or tunnelled) is up: TLS if wanted.
+    fn through(&mut self, sock: TcpStream, now: Instant) -> Result<Progress> {
         let Some(connector) = self.tls.clone() else {
             return Ok(Progress::Ready(Stream::Plain(sock)));
         };
@@ -252,7 +368,7 @@ impl Connector {
     /// Deregisters whatever socket the connector still holds.
     pub fn abandon(&mut self, registry: &Registry) {
         match std::mem::replace(&mut self.phase, Phase::Done) {
-            Phase::Connecting { mut sock, .. } => {
+            Phase::Connecting { mut sock, .. } | Phase::Tunnel { mut sock, .. } => {
                 let _ = registry.deregister(&mut sock);
             }
             Phase::Tls(mut mid) => {

@@ -1,10 +1,13 @@
-//! Transport: name resolution off the loop thread, non-blocking TCP connect, TLS.
+//! Transport: name resolution off the loop thread, non-blocking TCP connect, HTTP proxy
+//! tunnels, TLS.
 
 pub mod connector;
 pub mod dns;
+pub mod proxy;
 pub mod stream;
 pub mod tls;
 
-pub use connector::{Connector, Progress};
+pub use connector::{Connector, Endpoint, Progress};
 pub use dns::Resolver;
+pub use proxy::{Proxy, ProxySetting};
 pub use stream::Stream;

@@ -9,7 +9,7 @@ use super::transport::Transport;
 use super::{Ctx, Phase, SessionCore};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{Exchange, Request, Response, ResponseParser};
-use crate::net::{Connector, Progress, Stream};
+use crate::net::{Connector, Endpoint, Progress, Stream};
 use crate::url::{Scheme, Url};
 use crate::ws::handshake;
 use crate::ws::link::Link;
@@ -56,6 +56,7 @@ impl SessionCore {
                 self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
             }
             Step::Finish => {
+                self.ending = true; // the driver is done: no reconnect follows
                 self.finish(ctx, 1000, "");
                 Ok(())
             }
@@ -91,10 +92,13 @@ impl SessionCore {
             );
         }
         let tls = self.tls_for(&url)?;
+        let proxy = self.config.proxy.proxy_for(&url)?;
+        if let Some(p) = &proxy {
+            log::info!("session {id}: through the proxy {}:{}", p.host, p.port);
+        }
+        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy };
         let connector = Connector::start(
-            &url.host,
-            url.port,
-            tls,
+            endpoint,
             &self.config.timeouts,
             self.token(),
             ctx.registry,

@@ -131,6 +131,9 @@ pub fn validate(config: &SessionConfig) -> Result<Option<Arc<TlsConnector>>> {
     let url = Url::parse(&config.url)?;
     // TLS settings are checked even for a plain URL: a redirect or bootstrap may need them.
     crate::net::tls::check(&config.tls)?;
+    if let crate::net::ProxySetting::Url(proxy) = &config.proxy {
+        crate::net::Proxy::parse(proxy)?;
+    }
     let tls = if url.scheme.is_tls() {
         Some(crate::net::tls::shared_connector(&config.tls)?)
     } else {
@@ -148,6 +151,7 @@ fn fatal(e: &Error) -> bool {
             | ErrorCode::TlsConfig
             | ErrorCode::NotSupported
             | ErrorCode::Auth
+            | ErrorCode::ProxyAuth
             | ErrorCode::Panic
     )
 }

@@ -7,7 +7,7 @@ use super::ResolvedSink;
 use crate::config::{Limits, SessionConfig, Timeouts};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{CookieJar, Exchange, Request, Response, ResponseParser};
-use crate::net::{Connector, Progress, Resolver, Stream};
+use crate::net::{Connector, Endpoint, Progress, ProxySetting, Resolver, Stream};
 use crate::url::Url;
 use mio::{Registry, Token};
 use native_tls::TlsConnector;
@@ -25,8 +25,8 @@ pub enum Slot {
     Idle,
     /// Resolving or connecting.
     Connecting {
-        /// The connection being made.
-        connector: Connector,
+        /// The connection being made (boxed: much larger than the other states).
+        connector: Box<Connector>,
         /// What to send once connected.
         request: Request,
         /// Matches resolver answers to this connection.
@@ -68,6 +68,7 @@ pub struct Requester {
     resolver: Resolver,
     resolved: ResolvedSink,
     tls: Option<Arc<TlsConnector>>,
+    proxy: ProxySetting,
     /// The session's deadlines.
     pub timeouts: Timeouts,
     /// The session's limits.
@@ -102,6 +103,7 @@ impl Requester {
             resolver: resolver.clone(),
             resolved: Arc::clone(resolved),
             tls,
+            proxy: config.proxy.clone(),
             timeouts: config.timeouts.clone(),
             limits: config.limits.clone(),
             attempts: 0,
@@ -121,10 +123,10 @@ impl Requester {
         let (id, sink) = (self.id, Arc::clone(&self.resolved));
         let reply = Box::new(move |r| sink(id, attempt, r));
         let tls = if url.scheme.is_tls() { self.tls.clone() } else { None };
+        let proxy = self.proxy.proxy_for(url)?;
+        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy };
         let connector = Connector::start(
-            &url.host,
-            url.port,
-            tls,
+            endpoint,
             &self.timeouts,
             self.token,
             &self.registry,
@@ -138,7 +140,7 @@ impl Requester {
     /// Starts `request` on a new connection.
     pub fn open(&mut self, request: Request, now: Instant) -> Result<Slot> {
         let (connector, attempt) = self.connect(&request.url.clone(), now)?;
-        Ok(Slot::Connecting { connector, request, attempt })
+        Ok(Slot::Connecting { connector: Box::new(connector), request, attempt })
     }
 
     /// Gives a resolver answer to the slot it belongs to; false when it is not this one's.
