@@ -42,7 +42,8 @@
 //!
 //! Subscriptions: `Session::subscribe(serial)` / `unsubscribe(serial)` change the device
 //! set; since the block is sent once per connection, the session then reconnects (server
-//! list, next block). Text the host sends goes to the server as is.
+//! list, next block; changes within 100 ms of the first make a single reconnect). Text the host sends goes to
+//! the server as is.
 
 pub mod frames;
 
@@ -59,6 +60,10 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 pub use frames::map_frame;
+
+/// How long a device change waits before the reconnect it needs, so that a host
+/// subscribing several serials in a row causes one reconnect, not one each.
+const CHANGE_DELAY: Duration = Duration::from_millis(100);
 
 /// Where the access token goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,7 +341,7 @@ impl IgtimiDriver {
             "igtimi: {} device(s) now; reconnecting with a new configuration block",
             self.devices.len()
         );
-        self.restart_at.get_or_insert(now);
+        self.restart_at.get_or_insert(now + CHANGE_DELAY);
     }
 }
 
