@@ -42,8 +42,8 @@
 //!
 //! Subscriptions: `Session::subscribe(serial)` / `unsubscribe(serial)` change the device
 //! set; since the block is sent once per connection, the session then reconnects (server
-//! list, next block; changes within 100 ms of the first make a single reconnect). Text the host sends goes to
-//! the server as is.
+//! list, next block; changes within 100 ms of the first make a single reconnect). Text the
+//! host sends goes to the server as is.
 
 pub mod frames;
 
@@ -375,8 +375,10 @@ impl Driver for IgtimiDriver {
         if !skipped.is_empty() {
             log::warn!("igtimi: server list entries skipped: {}", skipped.join(", "));
         }
-        log::info!("igtimi: {} server(s) listed, trying {}", servers.len(), servers[0]);
-        let first = servers[0].clone();
+        let Some(first) = servers.first().cloned() else {
+            return Err(Error::new(ErrorCode::Protocol, "igtimi: the server list is empty"));
+        };
+        log::info!("igtimi: {} server(s) listed, trying {first}", servers.len());
         self.walk = Some(Walk { servers, at: 0 });
         Ok(Step::WebSocket(first))
     }
