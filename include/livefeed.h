@@ -134,7 +134,7 @@ enum lf_result
    */
   LF_RESULT_PROXY = 107,
   /**
-   * The HTTP proxy wants other credentials (407).
+   * The HTTP proxy wants other credentials (407, or 401 from proxies that answer so).
    */
   LF_RESULT_PROXY_AUTH = 108,
   /**
@@ -294,6 +294,12 @@ enum lf_kind
    * (`Timeout`) when no answer came in time.
    */
   LF_KIND_ACK = 7,
+  /**
+   * A host send that will not be made: the outbox overflowed, or the session ended
+   * before it could go. The payload is the message (empty for Socket.IO operations,
+   * whose topic is then the event name).
+   */
+  LF_KIND_DROPPED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -472,6 +478,36 @@ typedef uint32_t lf_limit;
 #endif // __cplusplus
 
 /**
+ * What happens to a host send when the outbox (sends waiting for the session to be open)
+ * is full.
+ */
+enum lf_overflow
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The send fails with `Backpressure`.
+   */
+  LF_OVERFLOW_REJECT = 0,
+  /**
+   * The oldest waiting send is dropped to make room.
+   */
+  LF_OVERFLOW_DROP_OLDEST = 1,
+  /**
+   * The new send is dropped.
+   */
+  LF_OVERFLOW_DROP_NEWEST = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lf_overflow lf_overflow;
+#else
+typedef uint32_t lf_overflow;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A session configuration. Create with `lf_config_new`, set options, pass to
  * `lf_session_new` (which copies it), free with `lf_config_free`.
  *
@@ -559,6 +595,48 @@ typedef void (*lf_event_callback)(void *userdata, const lf_event *event);
  * `lf_session_free`). Runs on the thread that released it, or on the loop thread.
  */
 typedef void (*lf_userdata_free)(void *userdata);
+
+/**
+ * A session's counters (see `lf_session_stats`).
+ */
+typedef struct {
+  /**
+   * The state (an `lf_state` value) when the snapshot was taken.
+   */
+  uint32_t state;
+  /**
+   * The last error reported (an `lf_result` value; `LF_RESULT_OK` if none).
+   */
+  uint32_t last_error;
+  /**
+   * Connection attempts after the first one.
+   */
+  uint64_t reconnects;
+  /**
+   * Messages received (WebSocket data messages, long-polling payloads).
+   */
+  uint64_t messages_in;
+  /**
+   * Their payload bytes.
+   */
+  uint64_t bytes_in;
+  /**
+   * Messages written (protocol heartbeats included, WebSocket control frames not).
+   */
+  uint64_t messages_out;
+  /**
+   * Their payload bytes.
+   */
+  uint64_t bytes_out;
+  /**
+   * Sends dropped (outbox overflow, or unsent when the session ended).
+   */
+  uint64_t dropped;
+  /**
+   * Round-trip time of the last answered WebSocket ping, in microseconds (0: none yet).
+   */
+  uint64_t rtt_us;
+} lf_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -702,6 +780,20 @@ lf_result lf_config_set_limit(lf_config *config, uint32_t which, size_t value);
  * (`min_ms` 0 with other values, or `max_ms` below `min_ms`).
  */
 lf_result lf_config_set_reconnect(lf_config *config, uint32_t min_ms, uint32_t max_ms, uint32_t max_attempts);
+
+/**
+ * Sets the outbox: sends made while the session is not open (connecting, waiting to
+ * reconnect) wait in it, at most `max_messages` (default 1024; 0 keeps none), and go out
+ * once, in order, when it opens. `overflow` (an `lf_overflow` value) says what a send does
+ * when it is full: `LF_OVERFLOW_REJECT` (default: it fails with `LF_RESULT_BACKPRESSURE`),
+ * `LF_OVERFLOW_DROP_OLDEST` or `LF_OVERFLOW_DROP_NEWEST`. Every dropped send is counted
+ * (`lf_stats.dropped`) and reported with an `LF_KIND_DROPPED` event carrying it; sends
+ * still waiting when the session ends are reported the same way. The send buffer's byte
+ * limit (`LF_LIMIT_SEND_BUFFER`) applies as well.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+ */
+lf_result lf_config_set_outbox(lf_config *config, size_t max_messages, uint32_t overflow);
 
 /**
  * Chooses the HTTP proxy every connection of the session tunnels through (CONNECT, for
@@ -941,6 +1033,15 @@ lf_result lf_loop_next_timeout(lf_loop *lp, int32_t *out_ms);
 lf_result lf_loop_stop(const lf_loop *lp);
 
 /**
+ * Tells every session of the loop that the network changed: each drops its connection
+ * (or its wait) and connects again now, with a fresh backoff.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+ * Thread safety: any thread, including from inside callbacks.
+ */
+lf_result lf_loop_network_changed(const lf_loop *lp);
+
+/**
  * Starts a library-owned thread that runs the loop until `lf_loop_free` (managed mode).
  * Callbacks then run on that thread.
  *
@@ -1012,6 +1113,40 @@ lf_result lf_session_send_binary(const lf_session *session, const uint8_t *data,
  * Thread safety: any thread, including callbacks.
  */
 lf_result lf_session_close(const lf_session *session, uint16_t code, const char *reason);
+
+/**
+ * Copies the session's counters into `out`. `out_size` is `sizeof(lf_stats)` as the
+ * caller was compiled: fields are only ever appended, and at most `out_size` bytes are
+ * written, so a program built against an older header keeps working.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_stats(const lf_session *session, lf_stats *out, size_t out_size);
+
+/**
+ * Drops the connection (or the wait before the next attempt) and connects again now,
+ * with a fresh backoff: for when the host knows the network changed (a new Wi-Fi, a
+ * modem back online). Works with or without reconnecting turned on.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_CLOSED`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_reconnect(const lf_session *session);
+
+/**
+ * Gives the session a new configuration (URL, headers, token, options...) for its next
+ * connection attempts; the current connection is not touched. Called from the callback
+ * of the `LF_STATE_CONNECTING` event that precedes every attempt, it applies to that
+ * attempt: that event is the hook for changing URL, headers or token before a reconnect.
+ * The protocol cannot change.
+ *
+ * Parameters: `config` is copied; the caller still owns and frees it.
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`
+ * (another protocol, or the options are refused), `LF_RESULT_TLS_CONFIG`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_reconfigure(const lf_session *session, const lf_config *config);
 
 /**
  * The session's current state (an `lf_state` value); `LF_STATE_CLOSED` for NULL.

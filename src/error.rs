@@ -47,7 +47,7 @@ pub enum ErrorCode {
     Timeout = 106,
     /// The HTTP proxy refused or failed the tunnel (any answer to CONNECT but 2xx and 407).
     Proxy = 107,
-    /// The HTTP proxy wants other credentials (407).
+    /// The HTTP proxy wants other credentials (407, or 401 from proxies that answer so).
     ProxyAuth = 108,
     /// The TLS handshake failed.
     Tls = 200,

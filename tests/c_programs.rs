@@ -448,3 +448,47 @@ fn lfcat_atmosphere_sends_and_prints_raw_messages_under_asan() {
     assert_eq!(lines[0]["data"]["type"], "response");
     assert_eq!(lines[1]["data"]["event"], "state_batch");
 }
+
+/// A proxy that answers every CONNECT with 407 and reports the request lines it got.
+fn refusing_proxy() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::{BufRead, Write};
+            let mut line = String::new();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line.trim().to_string());
+            let _ = stream.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n");
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_takes_the_proxy_from_the_environment_and_honours_no_proxy() {
+    let (proxy, requests) = refusing_proxy();
+    let target = echo();
+    let url = format!("ws://127.0.0.1:{target}/");
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["--timeout", "10", &url]).env("http_proxy", format!("http://127.0.0.1:{proxy}"));
+    let out = run(cmd, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("LF_RESULT_PROXY_AUTH"), "{stderr}");
+    let line = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(line, format!("CONNECT 127.0.0.1:{target} HTTP/1.1"));
+
+    let mut cmd = Command::new(program("build/asan", "lfcat"));
+    cmd.args(["--send", "direct", "--count", "1", "--timeout", "10", &url])
+        .env("http_proxy", format!("http://127.0.0.1:{proxy}"))
+        .env("no_proxy", "localhost,127.0.0.1");
+    let out = run(cmd, Duration::from_secs(30));
+    assert_ok(&out, "lfcat with no_proxy");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("direct"));
+    assert!(requests.try_recv().is_err(), "no_proxy kept the proxy out");
+}

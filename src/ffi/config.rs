@@ -3,7 +3,7 @@
 use super::boundary::{
     bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out,
 };
-use crate::config::{Protocol, ProxySetting, SessionConfig};
+use crate::config::{Overflow, Protocol, ProxySetting, SessionConfig};
 use crate::error::{Error, ErrorCode};
 use std::ffi::c_char;
 use std::time::Duration;
@@ -402,6 +402,34 @@ pub extern "C" fn lf_config_set_reconnect(
         r.min_delay = Duration::from_millis(min_ms.into());
         r.max_delay = Duration::from_millis(max_ms.into());
         r.max_attempts = max_attempts;
+        Ok(())
+    })
+}
+
+/// Sets the outbox: sends made while the session is not open (connecting, waiting to
+/// reconnect) wait in it, at most `max_messages` (default 1024; 0 keeps none), and go out
+/// once, in order, when it opens. `overflow` (an `lf_overflow` value) says what a send does
+/// when it is full: `LF_OVERFLOW_REJECT` (default: it fails with `LF_RESULT_BACKPRESSURE`),
+/// `LF_OVERFLOW_DROP_OLDEST` or `LF_OVERFLOW_DROP_NEWEST`. Every dropped send is counted
+/// (`lf_stats.dropped`) and reported with an `LF_KIND_DROPPED` event carrying it; sends
+/// still waiting when the session ends are reported the same way. The send buffer's byte
+/// limit (`LF_LIMIT_SEND_BUFFER`) applies as well.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_outbox(
+    config: *mut lf_config,
+    max_messages: usize,
+    overflow: u32,
+) -> ErrorCode {
+    set(config, |c| {
+        c.outbox.overflow = match overflow {
+            0 => Overflow::Reject,
+            1 => Overflow::DropOldest,
+            2 => Overflow::DropNewest,
+            _ => return Err(invalid("unknown overflow policy")),
+        };
+        c.outbox.max_messages = max_messages;
         Ok(())
     })
 }

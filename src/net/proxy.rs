@@ -166,9 +166,10 @@ pub fn tunnel_answer(proxy: &Proxy, head: &[u8]) -> Result<bool> {
             Err(Error::new(ErrorCode::Proxy, "the proxy sent data after opening the tunnel"))
         }
         200..=299 => Ok(true),
-        407 => Err(Error::new(
+        // 407 is the proxy's answer; tinyproxy 1.11 answers CONNECT with 401 instead.
+        401 | 407 => Err(Error::new(
             ErrorCode::ProxyAuth,
-            format!("the proxy {} wants credentials (407 {reason})", proxy.host),
+            format!("the proxy {} wants other credentials ({status} {reason})", proxy.host),
         )),
         _ => Err(Error::new(
             ErrorCode::Proxy,
