@@ -810,9 +810,15 @@ lf_result lf_config_set_outbox(lf_config *config, size_t max_messages, uint32_t 
 lf_result lf_config_set_proxy(lf_config *config, const char *proxy);
 
 /**
- * Sets a protocol option, appending to earlier values of the same key. Keys used by the
- * protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
- * (repeatable). Unknown keys are kept and ignored.
+ * Sets a protocol option, appending to earlier values of the same key. Common keys:
+ * `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe` (repeatable).
+ * Each protocol's own keys are listed in its guide under docs/ (Socket.IO: `namespace`,
+ * `auth`, `path`, `query`, `eio`, `transport`; Atmosphere and Navixy: `transport`,
+ * `fallback`, `track_message_length`, `heartbeat_server`, `watchdog_ms`, `tracking_id`,
+ * `rate_limit`, `format`, `sensor_type`; Igtimi: `token_in`, `binary`, `heartbeat_ms`,
+ * `watchdog_ms`, `timestamp_timeout_ms`; deCONZ: `tls`, `snapshot`, `devicetype`,
+ * `username`; SmartServer: `datalog` and those in docs/smartserver.md). Unknown keys are
+ * kept and ignored; a protocol refuses bad values of its keys when the session opens.
  *
  * Parameters: `key`, `value` NUL-terminated UTF-8, copied. Values may be secrets: they
  * are never logged.
@@ -839,8 +845,8 @@ lf_str lf_event_topic(const lf_event *event);
 
 /**
  * For platform `LF_KIND_EVENT`s, what happened where the platform says so (deCONZ:
- * `changed`, `added`, ...; SmartServer: the action; Navixy: `event`, `response`, `error`);
- * empty otherwise. Valid until the callback returns.
+ * `changed`, `added`, ..., `snapshot`; SmartServer: the action; Navixy: `event` or
+ * `response`; Igtimi: the data type code); empty otherwise. Valid until the callback returns.
  */
 lf_str lf_event_type(const lf_event *event);
 
@@ -1222,10 +1228,19 @@ lf_result lf_session_join(const lf_session *session, const char *namespace_, con
 lf_result lf_session_leave(const lf_session *session, const char *namespace_);
 
 /**
- * Subscribes to a topic the way the session's platform does it (a thethings.io resource
- * such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
- * as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
- * `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+ * Subscribes to a topic the way the session's platform does it; renewed after every
+ * reconnect. Topics given with `lf_config_set_option(cfg, "subscribe", ...)` (Igtimi:
+ * `device`) are subscribed from the start. What a topic is, per platform:
+ * - thethings.io: a resource (`/me/resources/temperature`); values arrive as
+ *   `LF_KIND_EVENT` whose topic is that resource.
+ * - Navixy: a request type (`state_batch`, `iot_monitor`, ...); events are named by the
+ *   server (`state_batch`, `lifecycle`, ...).
+ * - SmartServer: a datapoint; its updates have the datapoint's qualifier as topic.
+ * - Igtimi: a device serial; the configuration block is sent once per connection, so
+ *   the session reconnects to apply it; events have the topic `SERIAL/TYPE`.
+ *
+ * `lf_session_reconfigure` starts from its configuration's list: topics added here are
+ * not carried over unless that configuration lists them too.
  *
  * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
  * `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no

@@ -463,9 +463,15 @@ pub extern "C" fn lf_config_set_proxy(config: *mut lf_config, proxy: *const c_ch
     })
 }
 
-/// Sets a protocol option, appending to earlier values of the same key. Keys used by the
-/// protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
-/// (repeatable). Unknown keys are kept and ignored.
+/// Sets a protocol option, appending to earlier values of the same key. Common keys:
+/// `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe` (repeatable).
+/// Each protocol's own keys are listed in its guide under docs/ (Socket.IO: `namespace`,
+/// `auth`, `path`, `query`, `eio`, `transport`; Atmosphere and Navixy: `transport`,
+/// `fallback`, `track_message_length`, `heartbeat_server`, `watchdog_ms`, `tracking_id`,
+/// `rate_limit`, `format`, `sensor_type`; Igtimi: `token_in`, `binary`, `heartbeat_ms`,
+/// `watchdog_ms`, `timestamp_timeout_ms`; deCONZ: `tls`, `snapshot`, `devicetype`,
+/// `username`; SmartServer: `datalog` and those in docs/smartserver.md). Unknown keys are
+/// kept and ignored; a protocol refuses bad values of its keys when the session opens.
 ///
 /// Parameters: `key`, `value` NUL-terminated UTF-8, copied. Values may be secrets: they
 /// are never logged.

@@ -483,10 +483,19 @@ pub extern "C" fn lf_session_leave(
     with_session(session, |s| s.leave(opt_namespace(namespace)?))
 }
 
-/// Subscribes to a topic the way the session's platform does it (a thethings.io resource
-/// such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
-/// as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
-/// `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+/// Subscribes to a topic the way the session's platform does it; renewed after every
+/// reconnect. Topics given with `lf_config_set_option(cfg, "subscribe", ...)` (Igtimi:
+/// `device`) are subscribed from the start. What a topic is, per platform:
+/// - thethings.io: a resource (`/me/resources/temperature`); values arrive as
+///   `LF_KIND_EVENT` whose topic is that resource.
+/// - Navixy: a request type (`state_batch`, `iot_monitor`, ...); events are named by the
+///   server (`state_batch`, `lifecycle`, ...).
+/// - SmartServer: a datapoint; its updates have the datapoint's qualifier as topic.
+/// - Igtimi: a device serial; the configuration block is sent once per connection, so
+///   the session reconnects to apply it; events have the topic `SERIAL/TYPE`.
+///
+/// `lf_session_reconfigure` starts from its configuration's list: topics added here are
+/// not carried over unless that configuration lists them too.
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
 /// `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no
