@@ -452,17 +452,11 @@ fn completes_once_with_reconnect_on(mode: &str) {
 }
 
 #[test]
-#[ignore = "session race (report): when the server's close and TCP end are read in the same \
-            pass as \"end\", pump() drops the driver's Finish and reconnects; start() then \
-            answers Step::Finish, so the host sees Reconnecting and a second Close"]
 fn a_completed_datalog_query_is_not_repeated_when_reconnect_is_on() {
     completes_once_with_reconnect_on("end");
 }
 
 #[test]
-#[ignore = "session race (report): when the server's close and TCP end are read in the same \
-            pass as \"end\", pump() drops the driver's Finish and reconnects; start() then \
-            answers Step::Finish, so the host sees Reconnecting and a second Close"]
 fn a_datalog_end_read_together_with_the_close_completes_the_query() {
     completes_once_with_reconnect_on("end-at-once");
 }
