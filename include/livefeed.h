@@ -30,16 +30,6 @@
 
 
 /**
- * Most datapoints one session subscribes to (keeps the PUT body bounded).
- */
-#define MAX_SUBSCRIPTIONS 10000
-
-/**
- * Longest datapoint qualifier accepted, in bytes.
- */
-#define MAX_QUALIFIER 1024
-
-/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0
