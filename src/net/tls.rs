@@ -98,7 +98,7 @@ pub fn check_pins(
         stream.peer_certificate().ok().flatten().and_then(|c| c.to_der().ok()).ok_or_else(
             || Error::new(ErrorCode::TlsCertificate, "the server sent no certificate"),
         )?;
-    if pins.iter().any(|p| *p == presented) {
+    if pins.contains(&presented) {
         return Ok(());
     }
     Err(Error::new(
