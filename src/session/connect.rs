@@ -9,11 +9,11 @@ use super::transport::Transport;
 use super::{Ctx, Phase, SessionCore};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{Exchange, Request, Response, ResponseParser};
+use crate::net::tls::TlsConnector;
 use crate::net::{Connector, Endpoint, Progress, Stream};
 use crate::url::{Scheme, Url};
 use crate::ws::handshake;
 use crate::ws::link::Link;
-use native_tls::TlsConnector;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -20,6 +20,7 @@ use crate::config::{Overflow, Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventKind, SessionState};
 use crate::http::{CookieJar, Exchange};
+use crate::net::tls::TlsConnector;
 use crate::net::{Connector, Resolver, Stream};
 use crate::url::Url;
 use crate::ws::link::{Incoming, ReadOutcome};
@@ -27,7 +28,6 @@ use command::{Budgeted, Command, Outbound};
 use connect::Target;
 use driver::{Driver, End, Frame, Io, WebSocketDriver};
 use mio::{Registry, Token};
-use native_tls::TlsConnector;
 use shared::SessionShared;
 use std::collections::VecDeque;
 use std::io;
@@ -114,16 +114,26 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
     match config.protocol {
         Protocol::WebSocket => Ok(Box::new(WebSocketDriver)),
         Protocol::SocketIo => Ok(Box::new(crate::socketio::SocketIoDriver::new(config)?)),
+        #[cfg(feature = "thethings")]
         Protocol::TheThings => {
             Ok(Box::new(crate::vendors::thethings::TheThingsDriver::new(config)?))
         }
+        #[cfg(feature = "igtimi")]
         Protocol::Igtimi => Ok(Box::new(crate::vendors::igtimi::IgtimiDriver::new(config)?)),
+        #[cfg(feature = "deconz")]
         Protocol::Deconz => Ok(Box::new(crate::vendors::deconz::DeconzDriver::new(config)?)),
+        #[cfg(feature = "smartserver")]
         Protocol::SmartServer => {
             Ok(Box::new(crate::vendors::smartserver::SmartServerDriver::new(config)?))
         }
+        #[cfg(feature = "navixy")]
         Protocol::Navixy => Ok(Box::new(crate::vendors::navixy::NavixyDriver::new(config)?)),
         Protocol::Atmosphere => Ok(Box::new(crate::atmosphere::AtmosphereDriver::new(config)?)),
+        #[allow(unreachable_patterns)] // every platform built in
+        other => Err(Error::new(
+            ErrorCode::NotSupported,
+            format!("protocol `{}` is not built in (cargo feature)", other.name()),
+        )),
     }
 }
 
