@@ -14,7 +14,9 @@
  *     one connected socket; the URL is an address, so no resolver runs), so any
  *     difference is a leaked descriptor and the tolerance is zero;
  *   - after lf_session_free returns, its callback never runs again, while the loop goes
- *     on turning for a while; its userdata_free runs exactly once;
+ *     on turning for a while; its userdata_free runs exactly once. The userdata is a
+ *     heap block that userdata_free frees, so a callback after that is also a use after
+ *     free for the sanitizer or valgrind;
  *   - after lf_loop_free, the descriptors are those the process had before lf_loop_new.
  * Leaks and use after free are for the sanitizer or valgrind running the program.
  * Prints the figures (reconnects, elapsed time, descriptors, VmRSS); exit 0 when every
@@ -83,8 +85,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The session's userdata: freed by on_userdata_free. */
+struct handle {
+    struct soak *s;
+};
+
 static void on_event(void *userdata, const lf_event *ev) {
-    struct soak *s = userdata;
+    struct soak *s = ((struct handle *)userdata)->s;
     if (s->freed) {           /* must never happen: lf_session_free has returned */
         s->after_free++;
         return;
@@ -109,8 +116,9 @@ static void on_event(void *userdata, const lf_event *ev) {
 }
 
 static void on_userdata_free(void *userdata) {
-    struct soak *s = userdata;
-    s->userdata_frees++;
+    struct handle *h = userdata;
+    h->s->userdata_frees++;
+    free(h);
 }
 
 int main(int argc, char **argv) {
@@ -137,9 +145,14 @@ int main(int argc, char **argv) {
     if (check(lf_config_new(&cfg), "lf_config_new")) goto out;
     if (check(lf_config_set_url(cfg, argv[1]), "lf_config_set_url")) goto out;
     if (check(lf_config_set_reconnect(cfg, 1, 5, 0), "lf_config_set_reconnect")) goto out;
-    if (check(lf_session_new(loop, cfg, on_event, &s, on_userdata_free, &session),
-              "lf_session_new"))
+    struct handle *h = malloc(sizeof *h);
+    if (h == NULL) goto out;
+    h->s = &s;
+    if (check(lf_session_new(loop, cfg, on_event, h, on_userdata_free, &session),
+              "lf_session_new")) {
+        free(h);  /* on failure the caller keeps the userdata */
         goto out;
+    }
 
     double started = now_s(), deadline = started + limit_s;
     /* Turn until the last reconnect has opened (or the session ended for good). */
