@@ -43,11 +43,13 @@ their bytes until the client goes away. None of them ever answers a ping.
                       continuation frames of S bytes (default 0) without FIN: millions of
                       tiny fragments (2 + S bytes each); endless, or for T seconds and then
                       silence until the client goes (the message never ends)
-  /ping-flood?mib=M   valid 101, a text frame "flood-start", then M MiB (default 64) of
-                      pings (125-byte payloads, each starting with its 8-byte big-endian
-                      sequence number) as fast as the socket takes them, then a text frame
-                      "flood-end"; meanwhile reads (and counts) the client's frames; after
-                      the flood it stays silent (never answers a ping) until the client goes
+  /ping-flood?mib=M&read=R   valid 101, a text frame "flood-start", then M MiB (default
+                      64) of pings (125-byte payloads, each starting with its 8-byte
+                      big-endian sequence number) as fast as the socket takes them, then a
+                      text frame "flood-end"; meanwhile reads (and counts) the client's
+                      frames, unless R is 0: then it starts reading only after the flood,
+                      so the client's pongs back up; after the flood it stays silent
+                      (never answers a ping) until the client goes
   /trickle-frame      valid 101, then a text frame "hello, slowly" one byte per second
   /trickle-upgrade    a valid 101 response head, one byte per second
   /endless-headers    "HTTP/1.1 101 Switching Protocols", then endless header lines
@@ -175,7 +177,7 @@ def repeated(one: bytes, size: int = 1 << 20) -> bytes:
     return one * max(1, size // len(one))
 
 
-async def ping_flood(reader, writer, key: bytes, mib: int, stats: Stats):
+async def ping_flood(reader, writer, key: bytes, mib: int, read: bool, stats: Stats):
     pings = pongs = 0
     last_pong = -1
 
@@ -214,7 +216,7 @@ async def ping_flood(reader, writer, key: bytes, mib: int, stats: Stats):
                         (last_pong,) = struct.unpack("!Q", seq)
                 del buf[: off + n]
 
-    reading = asyncio.create_task(read_client())
+    reading = asyncio.create_task(read_client()) if read else None
     try:
         await send(writer, switching(key) + frame(0x1, b"flood-start"), stats)
         total = mib << 20
@@ -226,9 +228,12 @@ async def ping_flood(reader, writer, key: bytes, mib: int, stats: Stats):
             await send(writer, chunk, stats)
             pings += 8192
         await send(writer, frame(0x1, b"flood-end"), stats)
+        if reading is None:
+            reading = asyncio.create_task(read_client())
         await reading
     finally:
-        reading.cancel()
+        if reading is not None:
+            reading.cancel()
         stats.extra = f" pings={pings} pongs={pongs} last_pong={last_pong}"
 
 
@@ -246,7 +251,8 @@ async def hostile(path: str, query: dict, reader, writer, key: bytes, stats: Sta
         while await reader.read(1 << 16):  # silence until the client goes
             pass
     elif path == "/ping-flood":
-        await ping_flood(reader, writer, key, int(query.get("mib", "64")), stats)
+        mib, read = int(query.get("mib", "64")), query.get("read", "1") != "0"
+        await ping_flood(reader, writer, key, mib, read, stats)
     elif path == "/trickle-frame":
         await send(writer, switching(key), stats)
         await trickle(writer, frame(0x1, b"hello, slowly"), stats)
