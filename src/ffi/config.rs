@@ -386,7 +386,9 @@ pub extern "C" fn lf_config_set_timeout(config: *mut lf_config, which: u32, ms: 
     })
 }
 
-/// Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0 allowed).
+/// Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0
+/// allowed); frame and message limits at most 1 GiB (a peer's frame header announces its
+/// length, and memory for it is reserved before the payload arrives).
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
@@ -409,6 +411,10 @@ pub extern "C" fn lf_config_set_limit(
         };
         if value == 0 && which != lf_limit::Redirects {
             return Err(invalid("a size limit must be at least 1"));
+        }
+        let framing = matches!(which, lf_limit::MaxFrame | lf_limit::MaxMessage);
+        if framing && value > crate::config::MAX_MESSAGE_LIMIT {
+            return Err(invalid("frame and message limits are at most 1 GiB"));
         }
         *slot = value;
         Ok(())
