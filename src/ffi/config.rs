@@ -27,7 +27,8 @@ pub enum lf_timeout {
     Connect = 1,
     /// TLS handshake (default 10 s).
     Tls = 2,
-    /// HTTP exchange or WebSocket upgrade (default 10 s).
+    /// HTTP exchange or WebSocket upgrade; then again, once connected, the protocol's own
+    /// handshake and login or subscription answer until the feed is open (default 10 s).
     Handshake = 3,
     /// Close handshake (default 5 s).
     Close = 4,
