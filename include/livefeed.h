@@ -408,7 +408,8 @@ enum lf_timeout
    */
   LF_TIMEOUT_TLS = 2,
   /**
-   * HTTP exchange or WebSocket upgrade (default 10 s).
+   * HTTP exchange or WebSocket upgrade; then again, once connected, the protocol's own
+   * handshake and login or subscription answer until the feed is open (default 10 s).
    */
   LF_TIMEOUT_HANDSHAKE = 3,
   /**
@@ -782,7 +783,9 @@ lf_result lf_config_set_insecure(lf_config *config, bool insecure);
 lf_result lf_config_set_timeout(lf_config *config, uint32_t which, uint32_t ms);
 
 /**
- * Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0 allowed).
+ * Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0
+ * allowed); frame and message limits at most 1 GiB (a peer's frame header announces its
+ * length, and memory for it is reserved before the payload arrives).
  *
  * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
  */

@@ -5,7 +5,8 @@
 
 mod support;
 
-use std::io::Read;
+use support::programs::{program, run, valgrind};
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -14,41 +15,6 @@ use std::time::Duration;
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-
-fn program(build: &str, name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(build).join(name);
-    assert!(path.exists(), "{} is missing: run `make all asan` first", path.display());
-    path
-}
-
-/// Runs a command to completion, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(limit).is_err() {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-    });
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let status = child.wait().unwrap();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    Output { status, stdout: stdout.into_bytes(), stderr: stderr.into_bytes() }
-}
-
-fn valgrind(program: PathBuf) -> Command {
-    let mut cmd = Command::new("valgrind");
-    cmd.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible"])
-        .args(["--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"])
-        .arg(program);
-    cmd
-}
 
 /// A WebSocket server that sends `messages` to every client, then closes with 1000.
 fn feed(messages: Vec<Message>) -> u16 {

@@ -12,49 +12,18 @@
 //! About 30 s in all: a reconnect takes about 5 ms (a 1 to 5 ms backoff included), even
 //! under valgrind, since the program mostly waits.
 
-use std::io::Read;
+mod support;
+
+use support::programs::{program, run, valgrind};
+
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-
-fn program(build: &str, name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(build).join(name);
-    assert!(path.exists(), "{} is missing: run `make all asan` first", path.display());
-    path
-}
-
-/// Runs a command to completion, killing it after `limit`.
-fn run(mut cmd: Command, limit: Duration) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(limit).is_err() {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-    });
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr_pipe.read_to_string(&mut s);
-        s
-    });
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    let stderr = stderr_reader.join().unwrap();
-    let status = child.wait().unwrap();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    Output { status, stdout: stdout.into_bytes(), stderr: stderr.into_bytes() }
-}
 
 /// How the server drops a connection.
 #[derive(Clone, Copy)]
@@ -92,14 +61,6 @@ fn drop_one(conn: TcpStream, n: usize, how: DropMode) {
     let _ = ws.close(Some(CloseFrame { code: CloseCode::Restart, reason: "restart".into() }));
     // Until the client's close frame (or the end of the connection).
     while ws.read().is_ok() {}
-}
-
-fn valgrind(program: PathBuf) -> Command {
-    let mut cmd = Command::new("valgrind");
-    cmd.args(["--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible"])
-        .args(["--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99"])
-        .arg(program);
-    cmd
 }
 
 /// Runs the soak program `cmd` for `reconnects` reconnects against a dropping server and

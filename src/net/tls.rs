@@ -9,7 +9,7 @@ use native_tls::{Certificate, HandshakeError, Identity, MidHandshakeTlsStream};
 pub use native_tls::TlsConnector;
 
 /// An established TLS stream.
-pub type TlsStream = native_tls::TlsStream<TcpStream>;
+pub type SecureStream = native_tls::TlsStream<TcpStream>;
 
 /// A TLS handshake waiting for the socket.
 pub struct Handshake(MidHandshakeTlsStream<TcpStream>);
@@ -17,13 +17,13 @@ pub struct Handshake(MidHandshakeTlsStream<TcpStream>);
 /// Where a handshake stands.
 pub enum HandshakeStep {
     /// Done: the stream (pins already checked).
-    Done(Box<TlsStream>),
+    Done(Box<SecureStream>),
     /// Waiting for readiness.
     Pending(Box<Handshake>),
 }
 
 fn step(
-    result: std::result::Result<TlsStream, HandshakeError<TcpStream>>,
+    result: std::result::Result<SecureStream, HandshakeError<TcpStream>>,
     pins: &[Vec<u8>],
     host: &str,
 ) -> Result<HandshakeStep> {
@@ -143,7 +143,7 @@ pub fn pin_from_pem(pem: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// After the handshake: the server's certificate must be one of the pinned ones.
-fn check_pins(stream: &TlsStream, pins: &[Vec<u8>], host: &str) -> Result<()> {
+fn check_pins(stream: &SecureStream, pins: &[Vec<u8>], host: &str) -> Result<()> {
     if pins.is_empty() {
         return Ok(());
     }

@@ -16,7 +16,7 @@ fn not_built_in() -> Error {
 pub enum TlsConnector {}
 
 /// No TLS stream can exist in this build.
-pub enum TlsStream {}
+pub enum SecureStream {}
 
 /// No handshake can exist in this build.
 pub enum Handshake {}
@@ -24,7 +24,7 @@ pub enum Handshake {}
 /// Where a handshake stands (never reached in this build).
 pub enum HandshakeStep {
     /// Done.
-    Done(Box<TlsStream>),
+    Done(Box<SecureStream>),
     /// Waiting for readiness.
     Pending(Box<Handshake>),
 }
@@ -70,7 +70,7 @@ impl Handshake {
     }
 }
 
-impl TlsStream {
+impl SecureStream {
     /// Never called.
     pub fn get_mut(&mut self) -> &mut TcpStream {
         match *self {}
@@ -82,13 +82,13 @@ impl TlsStream {
     }
 }
 
-impl Read for TlsStream {
+impl Read for SecureStream {
     fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
         match *self {}
     }
 }
 
-impl Write for TlsStream {
+impl Write for SecureStream {
     fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
         match *self {}
     }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod programs;
+
 use livefeed::{ErrorCode, Event, EventKind, Loop, Session, SessionState};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
