@@ -351,9 +351,19 @@ impl Engine {
     }
 
     /// A connection failed. Returns true when the engine switched to long-polling because
-    /// the very first WebSocket upgrade was refused (the session should start over now).
+    /// the very first WebSocket upgrade failed (the session should start over now).
     pub fn fall_back(&mut self, error: &Error) -> bool {
-        let refused = matches!(error.code, ErrorCode::HttpStatus | ErrorCode::WsHandshake);
+        // The server was reached but the WebSocket did not come up: refused, reset or cut
+        // during the upgrade (a middlebox that blocks WebSockets), or never answered it.
+        // Unreachable servers (DNS, connect, TLS) would not serve long-polling either.
+        let refused = matches!(
+            error.code,
+            ErrorCode::HttpStatus
+                | ErrorCode::WsHandshake
+                | ErrorCode::HttpMalformed
+                | ErrorCode::Io
+                | ErrorCode::Timeout
+        );
         if refused
             && self.carrier == Carrier::WebSocket
             && self.settings.fallback
