@@ -1,0 +1,1006 @@
+//! Staying connected through network faults: a fault-injecting TCP proxy
+//! (tests/support/fault_proxy.rs) sits between a session and a real or fixture server of
+//! every protocol the library speaks, and breaks the connection in each way a network does:
+//!
+//! - cut with FIN, cut with RST (a NAT or load balancer dropping the flow, a server crash);
+//! - truncate: a few more bytes, then the end, inside whatever the client was reading;
+//! - stall: the connection stays open but nothing flows (a half-open connection); the
+//!   session must notice through its liveness check (WebSocket ping/pong, the Engine.IO
+//!   heartbeat, the Atmosphere watchdog), not through TCP, within the configured bound;
+//! - refuse: new connections are reset or refused for a while (a server restarting);
+//! - delay: latency on every chunk, below the liveness bounds: no false alarm.
+//!
+//! After each fault the session must reconnect within the backoff bound (the delay it
+//! announced, plus the time to connect), make its subscription exactly once per connection
+//! (checked on the server: fixture counters, or the client's own frames as the proxy saw
+//! them), and keep receiving data. Each protocol runs the whole sequence on one session; the
+//! timings of every step are printed (`--nocapture`).
+//!
+//! Timing bounds are generous where a busy two-core machine needs it (`CONNECT`, `SLACK`);
+//! nothing sleeps to synchronise: every wait is for an event, a proxy counter or a fixture
+//! counter, bounded.
+
+mod support;
+
+use livefeed::{
+    ErrorCode, Event, EventKind, Protocol, ProxySetting, Reconnect, Session, SessionConfig,
+    SessionState,
+};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::fault_proxy::{Close, FaultProxy, Refuse};
+use support::{Ev, Events, Peer, TestLoop, collector};
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The reconnect policy of every session here.
+const MIN_DELAY: Duration = ms(50);
+const MAX_DELAY: Duration = ms(200);
+
+/// Time to connect again once the backoff delay is over (bootstrap requests, upgrade,
+/// namespace join, login, subscribe), on a loaded machine.
+const CONNECT: Duration = ms(3000);
+
+/// Slack over a liveness bound: the loop thread, the peer and the test thread may each be
+/// descheduled for a while on two busy cores.
+const SLACK: Duration = ms(1200);
+
+/// WebSocket keepalive of the sessions that use it (plain WebSocket, deCONZ, SmartServer).
+const PING_INTERVAL: Duration = ms(200);
+const PONG_TIMEOUT: Duration = ms(300);
+
+/// Engine.IO heartbeat the Socket.IO servers announce.
+const EIO_PING_INTERVAL: u64 = 200;
+const EIO_PING_TIMEOUT: u64 = 300;
+
+/// Atmosphere: the client's receive watchdog, and the fixture's server heartbeat that keeps a
+/// healthy connection inside it.
+const WATCHDOG_MS: u64 = 400;
+
+/// Latency added per chunk by the delay step: well below every liveness bound here.
+const LATENCY: Duration = ms(60);
+
+/// Bytes let through by the truncate step: inside the first frame that follows.
+const TRUNCATE_AT: usize = 7;
+
+// ---------------------------------------------------------------------------------------
+// Events with the instants the loop dispatched them
+
+struct Feed {
+    ev: Events,
+    at: Arc<Mutex<Vec<Instant>>>,
+}
+
+fn stamped() -> (impl FnMut(&Event<'_>) + Send + 'static, Feed) {
+    let (mut inner, ev) = collector();
+    let at = Arc::new(Mutex::new(Vec::new()));
+    let mine = Arc::clone(&at);
+    let handler = move |e: &Event<'_>| {
+        mine.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
+        inner(e);
+    };
+    (handler, Feed { ev, at })
+}
+
+impl Feed {
+    /// When the loop dispatched `ev.seen[i]`.
+    fn at(&self, i: usize) -> Instant {
+        self.at.lock().unwrap_or_else(|p| p.into_inner())[i]
+    }
+
+    /// The next event satisfying `pred`, within `within`, with its index in `seen`.
+    fn wait(&mut self, what: &str, within: Duration, pred: impl Fn(&Ev) -> bool) -> (usize, Ev) {
+        let e = self.ev.wait_for_within(what, within, pred);
+        (self.ev.seen.len() - 1, e)
+    }
+
+    fn history_since(&self, mark: usize) -> String {
+        let mut s = String::new();
+        for (i, e) in self.ev.seen.iter().enumerate().skip(mark) {
+            let text: String = e.text().chars().take(100).collect();
+            s.push_str(&format!(
+                "\n  #{i} {:?}/{:?} code={:?} {:?} {} {}",
+                e.kind, e.state, e.error, text, e.topic, e.message
+            ));
+        }
+        s
+    }
+}
+
+fn is_drop(e: &Ev) -> bool {
+    e.kind == EventKind::Error || e.kind == EventKind::Close
+}
+
+/// `(attempt, delay_ms, reason)` of a Reconnecting state event.
+fn announced(e: &Ev) -> (u64, u64, String) {
+    let v: Value = serde_json::from_slice(&e.payload)
+        .unwrap_or_else(|err| panic!("Reconnecting detail {:?} is not JSON: {err}", e.text()));
+    (
+        v["attempt"].as_u64().expect("attempt"),
+        v["delay_ms"].as_u64().expect("delay_ms"),
+        v["reason"].as_str().expect("reason").to_string(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Small HTTP and WebSocket helpers
+
+/// One HTTP/1.0 request to 127.0.0.1:`port`: `(status, JSON body or Null)`.
+fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the peer");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("the peer answered in time");
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The text messages a WebSocket client sent on one connection, read from the bytes the
+/// proxy saw (the upgrade request, then masked frames). Empty for a connection that was not
+/// a WebSocket upgrade (a REST request).
+fn ws_client_texts(bytes: &[u8]) -> Vec<String> {
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Vec::new();
+    };
+    let head = String::from_utf8_lossy(&bytes[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("get ") || !head.contains("upgrade: websocket") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut i = head_end + 4;
+    while let Some(&[b0, b1]) = bytes.get(i..i + 2) {
+        let mut j = i + 2;
+        let mut len = usize::from(b1 & 0x7f);
+        if len == 126 {
+            let Some(b) = bytes.get(j..j + 2) else { break };
+            len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+            j += 2;
+        } else if len == 127 {
+            let Some(b) = bytes.get(j..j + 8) else { break };
+            len = usize::try_from(u64::from_be_bytes(b.try_into().unwrap())).unwrap();
+            j += 8;
+        }
+        let mut key = [0u8; 4];
+        if b1 & 0x80 != 0 {
+            let Some(k) = bytes.get(j..j + 4) else { break };
+            key.copy_from_slice(k);
+            j += 4;
+        }
+        let Some(payload) = bytes.get(j..j + len) else { break };
+        if b0 & 0x0f == 1 {
+            let clear: Vec<u8> = payload.iter().enumerate().map(|(n, b)| b ^ key[n % 4]).collect();
+            out.push(String::from_utf8_lossy(&clear).into_owned());
+        }
+        i = j + len;
+    }
+    out
+}
+
+/// Every text message the client sent through `proxy`, per forwarded connection.
+fn client_texts(proxy: &FaultProxy) -> Vec<Vec<String>> {
+    (0..proxy.counts().forwarded).map(|i| ws_client_texts(&proxy.client_bytes(i))).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The rig: one session through one proxy, and the fault steps
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Cut(Close),
+    Truncate,
+    Stall,
+    Refuse(Refuse),
+    Delay,
+}
+
+/// What differs between protocols.
+trait Platform {
+    fn name(&self) -> String;
+    /// The port the faulted proxy forwards to.
+    fn upstream(&self) -> u16;
+    /// The session's configuration, pointed at `proxy` (the rig adds reconnecting).
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig;
+    /// The longest a stalled peer may go unnoticed: from the last byte received to the
+    /// dead-peer error, as configured.
+    fn liveness(&self) -> Duration;
+    /// Right after each State(Open), before anything else is checked.
+    fn on_open(&self, _rig: &mut Rig) {}
+    /// While the session waits to reconnect (once per drop).
+    fn on_reconnecting(&self, _rig: &mut Rig) {}
+    /// Makes the server send something now, and waits for it to arrive.
+    fn fresh_data(&self, rig: &mut Rig);
+    /// Makes the server send something now (the truncate step cuts into it).
+    fn provoke(&self, rig: &mut Rig);
+    /// The subscription (or its equivalent) was made exactly once per connection:
+    /// `rig.opens` connections so far, `rig.attempts` bootstraps started.
+    fn check_once(&self, rig: &Rig);
+}
+
+struct Rig {
+    name: String,
+    proxy: FaultProxy,
+    s: Session,
+    feed: Feed,
+    /// State(Open) events so far.
+    opens: usize,
+    /// Probes sent so far (fresh data tags).
+    probes: usize,
+    /// Latency the proxy adds per chunk now (the delay step).
+    latency: Duration,
+    lines: Vec<String>,
+    // Last: the loop shuts down after the session handle is dropped.
+    _lp: TestLoop,
+}
+
+impl Rig {
+    fn start(p: &dyn Platform) -> Rig {
+        let proxy = FaultProxy::start(p.upstream());
+        let mut cfg = p.config(&proxy);
+        cfg.proxy = ProxySetting::Direct;
+        cfg.reconnect = Reconnect::with_delays(MIN_DELAY, MAX_DELAY);
+        let lp = TestLoop::start();
+        let (h, feed) = stamped();
+        let started = Instant::now();
+        let s = lp.open(cfg, h).unwrap();
+        let mut rig = Rig {
+            name: p.name(),
+            proxy,
+            s,
+            feed,
+            opens: 0,
+            probes: 0,
+            latency: Duration::ZERO,
+            lines: Vec::new(),
+            _lp: lp,
+        };
+        let (i, _) =
+            rig.feed.wait("the first Open", CONNECT + ms(2000), |e| e.is_state(SessionState::Open));
+        rig.opens = 1;
+        let took = rig.feed.at(i) - started;
+        rig.lines.push(format!("first open after {took:?}"));
+        p.on_open(&mut rig);
+        p.fresh_data(&mut rig);
+        p.check_once(&rig);
+        let errors: Vec<_> = rig.feed.ev.seen.iter().filter(|e| is_drop(e)).collect();
+        assert!(errors.is_empty(), "{}: trouble before any fault: {errors:?}", rig.name);
+        rig
+    }
+
+    /// Bootstraps started so far (State(Connecting) events).
+    fn attempts(&self) -> usize {
+        self.feed.ev.seen.iter().filter(|e| e.is_state(SessionState::Connecting)).count()
+    }
+
+    fn probe(&mut self) -> String {
+        self.probes += 1;
+        format!("probe-{}", self.probes)
+    }
+
+    /// Waits for the end of the connection (an Error or a Close event), then the
+    /// Reconnecting announcement; checks the delay. Returns (drop event index, Reconnecting
+    /// index, announced delay).
+    fn dropped(&mut self, p: &dyn Platform, what: &str, within: Duration) -> (usize, usize, u64) {
+        let name = self.name.clone();
+        let (d, _) = self.feed.wait(&format!("{name}: the drop after {what}"), within, is_drop);
+        let (r, rec) =
+            self.feed.wait(&format!("{name}: Reconnecting after {what}"), WAITING, |e| {
+                e.is_state(SessionState::Reconnecting) || e.is_state(SessionState::Closed)
+            });
+        assert!(
+            rec.is_state(SessionState::Reconnecting),
+            "{name}: {what} ended the session:{}",
+            self.feed.history_since(d)
+        );
+        let (_, delay, reason) = announced(&rec);
+        assert!(
+            (MIN_DELAY.as_millis() as u64..=MAX_DELAY.as_millis() as u64).contains(&delay),
+            "{name}: {what}: delay {delay} ms outside the policy"
+        );
+        assert!(!reason.is_empty(), "{name}: {what}: the Reconnecting detail says why");
+        p.on_reconnecting(self);
+        (d, r, delay)
+    }
+
+    /// Waits for State(Open) after the Reconnecting event `r` (delay `delay` ms), then
+    /// [`Rig::reopened`].
+    fn back(&mut self, p: &dyn Platform, what: &str, r: usize, delay: u64) -> Duration {
+        let name = self.name.clone();
+        let left =
+            (self.feed.at(r) + ms(delay) + CONNECT).saturating_duration_since(Instant::now());
+        let (o, _) =
+            self.feed.wait(&format!("{name}: Open again after {what}"), left + ms(1), |e| {
+                e.is_state(SessionState::Open) || e.is_state(SessionState::Closed)
+            });
+        assert!(
+            self.feed.ev.seen[o].is_state(SessionState::Open),
+            "{name}: {what} ended the session:{}",
+            self.feed.history_since(r)
+        );
+        self.reopened(p, what, o, r, delay)
+    }
+
+    /// The session is open again (`o`) after the Reconnecting event `r` (delay `delay`
+    /// ms): it must have come within the delay plus [`CONNECT`], with nothing failing in
+    /// between. Then the platform's checks: subscribed once per connection, data
+    /// flows. Returns the time from Reconnecting to Open.
+    fn reopened(
+        &mut self,
+        p: &dyn Platform,
+        what: &str,
+        o: usize,
+        r: usize,
+        delay: u64,
+    ) -> Duration {
+        let name = self.name.clone();
+        let bound = ms(delay) + CONNECT;
+        let took = self.feed.at(o) - self.feed.at(r);
+        assert!(took <= bound, "{name}: {what}: open {took:?} after Reconnecting({delay} ms)");
+        let between = &self.feed.ev.seen[r + 1..o];
+        assert!(
+            between.iter().all(|e| !is_drop(e) && !e.is_state(SessionState::Reconnecting)),
+            "{name}: {what}: the reconnect itself failed:{}",
+            self.feed.history_since(r)
+        );
+        let connecting = between.iter().filter(|e| e.is_state(SessionState::Connecting));
+        assert_eq!(connecting.count(), 1, "{name}: {what}: one attempt");
+        self.opens += 1;
+        p.on_open(self);
+        p.fresh_data(self);
+        p.check_once(self);
+        took
+    }
+
+    fn step(&mut self, p: &dyn Platform, step: Step) {
+        let name = self.name.clone();
+        let mark = self.feed.ev.seen.len();
+        let t0 = Instant::now();
+        let line = match step {
+            Step::Cut(how) => {
+                assert!(self.proxy.cut(how) >= 1, "{name}: nothing to cut");
+                let what = format!("cut ({how:?})");
+                let (d, r, delay) = self.dropped(p, &what, WAITING);
+                let seen = self.feed.at(d) - t0;
+                let code = self.feed.ev.seen[d].error;
+                let took = self.back(p, &what, r, delay);
+                format!(
+                    "{what}: noticed {seen:?} ({code:?}), open {took:?} after Reconnecting({delay} ms)"
+                )
+            }
+            Step::Truncate => {
+                assert!(self.proxy.truncate(TRUNCATE_AT) >= 1, "{name}: nothing to truncate");
+                p.provoke(self);
+                let what = format!("truncate ({TRUNCATE_AT} bytes)");
+                let (d, r, delay) = self.dropped(p, &what, WAITING);
+                let seen = self.feed.at(d) - t0;
+                let code = self.feed.ev.seen[d].error;
+                let took = self.back(p, &what, r, delay);
+                format!(
+                    "{what}: noticed {seen:?} ({code:?}), open {took:?} after Reconnecting({delay} ms)"
+                )
+            }
+            Step::Stall => {
+                let stalled = self.proxy.stall();
+                assert!(stalled >= 1, "{name}: nothing to stall");
+                let bound = p.liveness() + SLACK;
+                let (d, r, delay) = self.dropped(p, "stall", bound);
+                let e = self.feed.ev.seen[d].clone();
+                let seen = self.feed.at(d) - t0;
+                assert!(
+                    e.kind == EventKind::Error
+                        && matches!(e.error, Some(ErrorCode::PeerTimeout | ErrorCode::Timeout)),
+                    "{name}: a stalled peer must be caught by the liveness check, got:{}",
+                    self.feed.history_since(mark)
+                );
+                assert!(seen <= bound, "{name}: stall noticed after {seen:?} (bound {bound:?})");
+                let took = self.back(p, "stall", r, delay);
+                // The network comes back: what was held flows to a socket the session has
+                // closed, and the old connection ends (the session did not keep it).
+                let live = self.proxy.counts().live;
+                assert_eq!(self.proxy.resume(), stalled, "{name}: the stalled connections");
+                self.proxy.wait("the stalled connection to end", WAITING, |c| c.live < live);
+                format!(
+                    "stall: noticed {seen:?} ({:?}: {}), open {took:?} after Reconnecting({delay} ms)",
+                    e.error.unwrap(),
+                    e.message
+                )
+            }
+            Step::Refuse(how) => {
+                self.proxy.refuse(how);
+                assert!(self.proxy.cut(Close::Fin) >= 1, "{name}: nothing to cut");
+                let what = format!("refuse ({how:?})");
+                let (d, r, _) = self.dropped(p, &what, WAITING);
+                let (first, _, _) = announced(&self.feed.ev.seen[r]);
+                // Two attempts refused after the drop.
+                let (r2, _) =
+                    self.feed.wait(&format!("{name}: two refused attempts"), WAITING * 2, |e| {
+                        e.is_state(SessionState::Reconnecting) && announced(e).0 >= first + 2
+                    });
+                let refused: Vec<_> = self.feed.ev.seen[r + 1..r2]
+                    .iter()
+                    .filter(|e| is_drop(e))
+                    .map(|e| e.error)
+                    .collect();
+                assert_eq!(refused.len(), 2, "{name}: {what}:{}", self.feed.history_since(d));
+                let passed = Instant::now();
+                self.proxy.pass();
+                // An attempt under way when connections pass again may still be refused, so
+                // the bound from here is two delays; from the last announcement, one.
+                let (o, _) = self.feed.wait(
+                    &format!("{name}: Open once connections pass"),
+                    MAX_DELAY * 2 + CONNECT,
+                    |e| e.is_state(SessionState::Open),
+                );
+                let since_pass = self.feed.at(o) - passed;
+                let last_r = (r2..o)
+                    .rev()
+                    .find(|&i| self.feed.ev.seen[i].is_state(SessionState::Reconnecting))
+                    .unwrap();
+                let (_, delay, _) = announced(&self.feed.ev.seen[last_r]);
+                let took = self.reopened(p, &what, o, last_r, delay);
+                format!(
+                    "{what}: attempts failed with {refused:?}; open {since_pass:?} after \
+                     connections passed, {took:?} after Reconnecting({delay} ms)"
+                )
+            }
+            Step::Delay => {
+                self.proxy.delay(LATENCY);
+                self.latency = LATENCY;
+                let until = Instant::now() + p.liveness() * 2;
+                let mut rounds = 0;
+                while rounds < 2 || Instant::now() < until {
+                    p.fresh_data(self);
+                    rounds += 1;
+                }
+                let trouble: Vec<_> = self.feed.ev.seen[mark..]
+                    .iter()
+                    .filter(|e| is_drop(e) || e.is_state(SessionState::Reconnecting))
+                    .collect();
+                assert!(
+                    trouble.is_empty(),
+                    "{name}: {LATENCY:?} of latency per chunk is not a dead peer:{}",
+                    self.feed.history_since(mark)
+                );
+                self.proxy.pass();
+                self.latency = Duration::ZERO;
+                p.fresh_data(self);
+                format!("delay ({LATENCY:?} per chunk): {rounds} rounds of data, no drop")
+            }
+        };
+        self.lines.push(format!("{line} [{:?}]", t0.elapsed()));
+    }
+}
+
+/// How long to wait for something that follows at once (an error after a cut, the
+/// announcement after an error).
+const WAITING: Duration = ms(5000);
+
+/// Runs `steps` on one session of `p`, then checks once more and prints the timings.
+fn run(p: &dyn Platform, steps: &[Step]) {
+    let started = Instant::now();
+    let mut rig = Rig::start(p);
+    for &step in steps {
+        rig.step(p, step);
+    }
+    p.check_once(&rig);
+    let mut report = format!("{}: {} opens in {:?}", rig.name, rig.opens, started.elapsed());
+    for l in &rig.lines {
+        report.push_str("\n    ");
+        report.push_str(l);
+    }
+    println!("{report}");
+}
+
+const EVERY_FAULT: [Step; 6] = [
+    Step::Cut(Close::Fin),
+    Step::Cut(Close::Rst),
+    Step::Truncate,
+    Step::Stall,
+    Step::Refuse(Refuse::Rst),
+    Step::Delay,
+];
+
+// ---------------------------------------------------------------------------------------
+// Plain WebSocket: tests/peers/ws_server.py. `/drops?key=K&n=0` greets every connection with
+// "conn:<i>" (i counts the server's connections for K), then echoes. A message the host
+// sends while the session waits to reconnect must go out once, after the reconnect.
+
+struct Ws {
+    key: String,
+    queued: Mutex<Option<String>>,
+}
+
+impl Ws {
+    fn new(key: &str) -> Ws {
+        Ws { key: key.into(), queued: Mutex::new(None) }
+    }
+
+    fn next_text(rig: &mut Rig, what: &str) -> String {
+        let name = rig.name.clone();
+        let (_, e) = rig.feed.wait(&format!("{name}: {what}"), WAITING, |e| {
+            e.kind == EventKind::Message || is_drop(e)
+        });
+        assert_eq!(e.kind, EventKind::Message, "{name}: {what}: {e:?}");
+        e.text()
+    }
+}
+
+impl Platform for Ws {
+    fn name(&self) -> String {
+        "websocket".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        support::ws_server().port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.ws_url(&format!("/drops?key={}&n=0", self.key)));
+        c.timeouts.ping_interval = PING_INTERVAL;
+        c.timeouts.pong_timeout = PONG_TIMEOUT;
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        PING_INTERVAL + PONG_TIMEOUT
+    }
+
+    fn on_open(&self, rig: &mut Rig) {
+        let greeting = Ws::next_text(rig, "the greeting");
+        assert_eq!(greeting, format!("conn:{}", rig.opens), "one server connection per open");
+        if let Some(q) = self.queued.lock().unwrap().take() {
+            assert_eq!(Ws::next_text(rig, "the queued message"), q, "sent after the reconnect");
+        }
+    }
+
+    fn on_reconnecting(&self, rig: &mut Rig) {
+        let q = format!("queued-{}", rig.opens);
+        rig.s.send_text(&q).unwrap();
+        *self.queued.lock().unwrap() = Some(q);
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let probe = rig.probe();
+        let sent = Instant::now();
+        rig.s.send_text(&probe).unwrap();
+        // The very next message: nothing sent earlier comes back twice.
+        assert_eq!(Ws::next_text(rig, "the echo"), probe);
+        let latency = rig.latency;
+        let rtt = sent.elapsed();
+        assert!(rtt >= latency * 2, "an echo through {latency:?} of latency took {rtt:?}");
+    }
+
+    fn provoke(&self, rig: &mut Rig) {
+        rig.s.send_text(&"x".repeat(300)).unwrap();
+    }
+
+    fn check_once(&self, _rig: &Rig) {
+        // Done in on_open: greeting i on the i-th open, the queued message once.
+    }
+}
+
+#[test]
+fn websocket_survives_every_fault() {
+    run(&Ws::new("every-fault"), &EVERY_FAULT);
+}
+
+#[test]
+fn websocket_survives_a_server_that_is_down_or_closes_at_once() {
+    run(&Ws::new("refusals"), &[Step::Refuse(Refuse::Unlisten), Step::Refuse(Refuse::Fin)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Socket.IO: the real npm servers (tests/peers/socketio/server.js), socket.io 4 (Engine.IO 4:
+// the server pings, the client watches) and socket.io 2 (Engine.IO 3: the client pings).
+// The subscription is the namespace join: one CONNECT packet (`40/chat`) per connection, as
+// the proxy saw the client's frames, and one `connect` event per open.
+
+struct SocketIo {
+    peer: Peer,
+    version: u8,
+}
+
+impl SocketIo {
+    fn new(version: u8) -> SocketIo {
+        let v = version.to_string();
+        let (pi, pt) = (EIO_PING_INTERVAL.to_string(), EIO_PING_TIMEOUT.to_string());
+        let args =
+            ["--version", v.as_str(), "--ping-interval", &pi, "--ping-timeout", &pt, "--quiet"];
+        SocketIo { peer: Peer::spawn("socketio/server.js", &args, &[]), version }
+    }
+
+    fn echo(&self, rig: &mut Rig, text: &str) {
+        let name = rig.name.clone();
+        rig.s.emit("/chat", "echo", &json!([text]).to_string(), &[], None).unwrap();
+        let (_, e) = rig.feed.wait(&format!("{name}: the echo"), WAITING, |e| {
+            (e.kind == EventKind::Event && e.topic == "echo") || is_drop(e)
+        });
+        assert_eq!(e.kind, EventKind::Event, "{name}: {e:?}");
+        let args: Value = serde_json::from_slice(&e.payload).unwrap();
+        assert_eq!(args, json!([text]), "{name}: the echo of this emit, nothing older");
+    }
+}
+
+impl Platform for SocketIo {
+    fn name(&self) -> String {
+        format!("socket.io {}", self.version)
+    }
+
+    fn upstream(&self) -> u16 {
+        self.peer.port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.http_url("/chat"));
+        c.protocol = Protocol::SocketIo;
+        c.options.push(("eio".into(), if self.version == 4 { "4" } else { "3" }.into()));
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        ms(EIO_PING_INTERVAL + EIO_PING_TIMEOUT)
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let probe = rig.probe();
+        self.echo(rig, &probe);
+    }
+
+    fn provoke(&self, rig: &mut Rig) {
+        rig.s.emit("/chat", "echo", &json!(["x".repeat(300)]).to_string(), &[], None).unwrap();
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let joined = rig
+            .feed
+            .ev
+            .seen
+            .iter()
+            .filter(|e| {
+                e.kind == EventKind::Event && e.topic == "connect" && e.namespace == "/chat"
+            })
+            .count();
+        assert_eq!(joined, rig.opens, "{}: one `connect` event per open", rig.name);
+        let texts = client_texts(&rig.proxy);
+        let joins: Vec<usize> =
+            texts.iter().map(|t| t.iter().filter(|m| m.starts_with("40/chat")).count()).collect();
+        assert_eq!(
+            joins.iter().sum::<usize>(),
+            rig.opens,
+            "{}: namespace joins per connection {joins:?}: {texts:?}",
+            rig.name
+        );
+        assert!(joins.iter().all(|&n| n <= 1), "{}: {texts:?}", rig.name);
+    }
+}
+
+#[test]
+fn socketio_4_survives_every_fault() {
+    run(&SocketIo::new(4), &EVERY_FAULT);
+}
+
+#[test]
+fn socketio_2_survives_every_fault() {
+    run(&SocketIo::new(2), &EVERY_FAULT);
+}
+
+// ---------------------------------------------------------------------------------------
+// thethings.io: tests/peers/socketio/thethings.js (socket.io 2). Each connection logs in over
+// REST (through the proxy too), joins /v2, authenticates, subscribes; values stream every
+// 50 ms. Its /stats count logins and, per connection, authenticates and subscribes.
+
+const TEMPERATURE: &str = "/me/resources/temperature";
+
+struct TheThings {
+    peer: Peer,
+}
+
+impl TheThings {
+    fn new() -> TheThings {
+        let (pi, pt) = (EIO_PING_INTERVAL.to_string(), EIO_PING_TIMEOUT.to_string());
+        let args = ["--interval", "50", "--ping-interval", &pi, "--ping-timeout", &pt, "--quiet"];
+        TheThings { peer: Peer::spawn("socketio/thethings.js", &args, &[]) }
+    }
+}
+
+impl Platform for TheThings {
+    fn name(&self) -> String {
+        "thethings.io".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        self.peer.port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.http_url("/"));
+        c.protocol = Protocol::TheThings;
+        for (k, v) in
+            [("user", "user@example.com"), ("password", "secret"), ("subscribe", TEMPERATURE)]
+        {
+            c.options.push((k.into(), v.into()));
+        }
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        ms(EIO_PING_INTERVAL + EIO_PING_TIMEOUT)
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let name = rig.name.clone();
+        // Two values: the second one was certainly sent after this call.
+        for _ in 0..2 {
+            let (_, e) = rig.feed.wait(&format!("{name}: a value"), WAITING, |e| {
+                (e.kind == EventKind::Event && e.topic == TEMPERATURE) || is_drop(e)
+            });
+            assert_eq!(e.kind, EventKind::Event, "{name}: {e:?}");
+        }
+    }
+
+    fn provoke(&self, _rig: &mut Rig) {
+        // Values stream on their own.
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let (status, st) = http(self.peer.port, "GET", "/stats", "");
+        assert_eq!(status, 200);
+        let conns = st["connections"].as_array().unwrap();
+        assert_eq!(conns.len(), rig.opens, "{}: one /v2 connection per open: {st}", rig.name);
+        assert_eq!(st["logins"], rig.opens, "{}: one login per open: {st}", rig.name);
+        for c in conns {
+            let counts = (&c["authenticates"], &c["authOk"], &c["subscribes"]);
+            assert_eq!(counts, (&json!(1), &json!(1), &json!(1)), "{}: {st}", rig.name);
+        }
+    }
+}
+
+#[test]
+fn thethings_survives_every_fault() {
+    run(&TheThings::new(), &EVERY_FAULT);
+}
+
+// ---------------------------------------------------------------------------------------
+// Atmosphere and Navixy: tests/peers/atmosphere_fixture.py. The fixture writes a server
+// heartbeat after 100 ms of silence, so a healthy connection never trips the client's
+// 400 ms watchdog; a stalled one must.
+
+const NAVIXY_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+fn atmosphere_fixture() -> Peer {
+    Peer::spawn(
+        "atmosphere_fixture.py",
+        &[
+            "--apikey",
+            NAVIXY_KEY,
+            "--user",
+            "ops@example.com:s3cret",
+            "--client-heartbeat-ms",
+            "100",
+            "--server-heartbeat-s",
+            "0.1",
+        ],
+        &[],
+    )
+}
+
+fn atmosphere_totals(peer: &Peer) -> Value {
+    peer.control("/_control/stats", &json!({}))["totals"].clone()
+}
+
+/// Raw Atmosphere: the host's own messages; the tracking id is reused on every reconnect
+/// (one handshake in all), and the fixture pushes what the test asks.
+struct Atmosphere {
+    peer: Peer,
+}
+
+impl Platform for Atmosphere {
+    fn name(&self) -> String {
+        "atmosphere".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        self.peer.port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.http_url("/v2/event/subscription"));
+        c.protocol = Protocol::Atmosphere;
+        c.options.push(("watchdog_ms".into(), WATCHDOG_MS.to_string()));
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        ms(WATCHDOG_MS)
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let name = rig.name.clone();
+        let probe = rig.probe();
+        let sent = self.peer.control("/_control/push", &json!({"message": probe}));
+        assert!(!sent["sent_to"].as_array().unwrap().is_empty(), "{name}: {sent}");
+        let (_, e) = rig.feed.wait(&format!("{name}: the pushed message"), WAITING, |e| {
+            e.kind == EventKind::Message || is_drop(e)
+        });
+        assert_eq!(
+            (e.kind, e.text()),
+            (EventKind::Message, probe),
+            "{name}: the very next message"
+        );
+    }
+
+    fn provoke(&self, _rig: &mut Rig) {
+        self.peer.control("/_control/push", &json!({"message": "x".repeat(300)}));
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let t = atmosphere_totals(&self.peer);
+        assert_eq!(t["websocket_connections"], rig.opens, "{}: {t}", rig.name);
+        assert_eq!(t["handshakes_sent"], 1, "{}: the tracking id is reused: {t}", rig.name);
+    }
+}
+
+#[test]
+fn atmosphere_survives_every_fault() {
+    run(&Atmosphere { peer: atmosphere_fixture() }, &EVERY_FAULT);
+}
+
+/// Navixy: REST login (through the proxy), then the Atmosphere socket and one subscribe
+/// action per connection; the session hash is kept across reconnects.
+struct Navixy {
+    peer: Peer,
+}
+
+impl Platform for Navixy {
+    fn name(&self) -> String {
+        "navixy".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        self.peer.port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.http_url("/v2"));
+        c.protocol = Protocol::Navixy;
+        for (k, v) in [
+            ("user", "ops@example.com"),
+            ("password", "s3cret"),
+            ("subscribe", "state_batch"),
+            ("watchdog_ms", &WATCHDOG_MS.to_string()),
+        ] {
+            c.options.push((k.into(), v.into()));
+        }
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        ms(WATCHDOG_MS)
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let name = rig.name.clone();
+        let sent = self.peer.control("/_control/event", &json!({"event": "state_batch"}));
+        assert!(sent["sent"].as_u64() >= Some(1), "{name}: {sent}");
+        let (_, e) = rig.feed.wait(&format!("{name}: a state_batch"), WAITING, |e| {
+            (e.kind == EventKind::Event && e.topic == "state_batch") || is_drop(e)
+        });
+        assert_eq!(e.kind, EventKind::Event, "{name}: {e:?}");
+    }
+
+    fn provoke(&self, _rig: &mut Rig) {
+        self.peer.control("/_control/event", &json!({"event": "state_batch"}));
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let t = atmosphere_totals(&self.peer);
+        assert_eq!(t["subscribes"], rig.opens, "{}: one subscribe per connection: {t}", rig.name);
+        assert_eq!(t["subscribe_errors"], 0, "{}: {t}", rig.name);
+        assert_eq!(t["auth_ok"], 1, "{}: the session hash is kept: {t}", rig.name);
+        assert_eq!(t["websocket_connections"], rig.opens, "{}: {t}", rig.name);
+    }
+}
+
+#[test]
+fn navixy_survives_every_fault() {
+    run(&Navixy { peer: atmosphere_fixture() }, &EVERY_FAULT);
+}
+
+// ---------------------------------------------------------------------------------------
+// deCONZ: tests/peers/deconz_fixture.py. The session reads the WebSocket port from the REST
+// config, so two proxies: one on the REST port that rewrites the WebSocket port in the
+// config answer into the second proxy's port (same length: both are 5-digit ephemeral
+// ports), and the faulted one on the WebSocket, where the long-lived connection is.
+
+const DECONZ_KEY: &str = "0123ABCDEF";
+
+struct Deconz {
+    peer: Peer,
+    ws_port: u16,
+    rest: FaultProxy,
+}
+
+impl Deconz {
+    fn new() -> Deconz {
+        let peer = Peer::spawn("deconz_fixture.py", &[], &[]);
+        let (_, st) = http(peer.port, "GET", "/control/stats", "");
+        let ws_port = u16::try_from(st["ws_port"].as_u64().expect("ws_port")).unwrap();
+        let rest = FaultProxy::start(peer.port);
+        Deconz { peer, ws_port, rest }
+    }
+
+    fn stats(&self) -> Value {
+        let (status, st) = http(self.peer.port, "GET", "/control/stats", "");
+        assert_eq!(status, 200, "{st}");
+        st
+    }
+}
+
+impl Platform for Deconz {
+    fn name(&self) -> String {
+        "deconz".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        self.ws_port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        self.rest.rewrite(self.ws_port.to_string().as_bytes(), proxy.port().to_string().as_bytes());
+        let mut c = SessionConfig::new(format!("http://127.0.0.1:{}", self.rest.port()));
+        c.protocol = Protocol::Deconz;
+        c.options.push(("apikey".into(), DECONZ_KEY.into()));
+        c.timeouts.ping_interval = PING_INTERVAL;
+        c.timeouts.pong_timeout = PONG_TIMEOUT;
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        PING_INTERVAL + PONG_TIMEOUT
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let name = rig.name.clone();
+        let id = rig.probe();
+        let body = json!({"t":"event","e":"changed","r":"sensors","id":id,"state":{"on":true}});
+        let (status, _) = http(self.peer.port, "POST", "/control/send", &body.to_string());
+        assert_eq!(status, 200);
+        let topic = format!("sensors/{id}");
+        let (_, e) = rig.feed.wait(&format!("{name}: {topic}"), WAITING, |e| {
+            e.kind == EventKind::Event || is_drop(e)
+        });
+        assert_eq!((e.kind, e.topic.as_str()), (EventKind::Event, topic.as_str()), "{name}");
+    }
+
+    fn provoke(&self, _rig: &mut Rig) {
+        let body = json!({"t":"event","e":"changed","r":"lights","id":"1","name":"x".repeat(300)});
+        http(self.peer.port, "POST", "/control/send", &body.to_string());
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let st = self.stats();
+        assert_eq!(st["ws_connects"], rig.opens, "{}: one WebSocket per open: {st}", rig.name);
+        // The whole bootstrap once per attempt: the port is read again every time.
+        assert_eq!(st["config_reads"], rig.attempts(), "{}: {st}", rig.name);
+        let rewrites = self.rest.counts().rewrites;
+        assert_eq!(rewrites, rig.attempts(), "{}: every config answer went through", rig.name);
+    }
+}
+
+#[test]
+fn deconz_survives_every_fault() {
+    run(&Deconz::new(), &EVERY_FAULT);
+}
