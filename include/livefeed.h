@@ -30,16 +30,6 @@
 
 
 /**
- * deCONZ REST error type for "link button not pressed".
- */
-#define ERROR_LINK_BUTTON 101
-
-/**
- * deCONZ REST error type for "unauthorized user" (unknown or revoked API key).
- */
-#define ERROR_UNAUTHORIZED 1
-
-/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0
@@ -304,6 +294,12 @@ enum lf_kind
    * (`Timeout`) when no answer came in time.
    */
   LF_KIND_ACK = 7,
+  /**
+   * A host send that will not be made: the outbox overflowed, or the session ended
+   * before it could go. The payload is the message (empty for Socket.IO operations,
+   * whose topic is then the event name).
+   */
+  LF_KIND_DROPPED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -482,6 +478,36 @@ typedef uint32_t lf_limit;
 #endif // __cplusplus
 
 /**
+ * What happens to a host send when the outbox (sends waiting for the session to be open)
+ * is full.
+ */
+enum lf_overflow
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * The send fails with `Backpressure`.
+   */
+  LF_OVERFLOW_REJECT = 0,
+  /**
+   * The oldest waiting send is dropped to make room.
+   */
+  LF_OVERFLOW_DROP_OLDEST = 1,
+  /**
+   * The new send is dropped.
+   */
+  LF_OVERFLOW_DROP_NEWEST = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum lf_overflow lf_overflow;
+#else
+typedef uint32_t lf_overflow;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A session configuration. Create with `lf_config_new`, set options, pass to
  * `lf_session_new` (which copies it), free with `lf_config_free`.
  *
@@ -569,6 +595,48 @@ typedef void (*lf_event_callback)(void *userdata, const lf_event *event);
  * `lf_session_free`). Runs on the thread that released it, or on the loop thread.
  */
 typedef void (*lf_userdata_free)(void *userdata);
+
+/**
+ * A session's counters (see `lf_session_stats`).
+ */
+typedef struct {
+  /**
+   * The state (an `lf_state` value) when the snapshot was taken.
+   */
+  uint32_t state;
+  /**
+   * The last error reported (an `lf_result` value; `LF_RESULT_OK` if none).
+   */
+  uint32_t last_error;
+  /**
+   * Connection attempts after the first one.
+   */
+  uint64_t reconnects;
+  /**
+   * Messages received (WebSocket data messages, long-polling payloads).
+   */
+  uint64_t messages_in;
+  /**
+   * Their payload bytes.
+   */
+  uint64_t bytes_in;
+  /**
+   * Messages written (protocol heartbeats included, WebSocket control frames not).
+   */
+  uint64_t messages_out;
+  /**
+   * Their payload bytes.
+   */
+  uint64_t bytes_out;
+  /**
+   * Sends dropped (outbox overflow, or unsent when the session ended).
+   */
+  uint64_t dropped;
+  /**
+   * Round-trip time of the last answered WebSocket ping, in microseconds (0: none yet).
+   */
+  uint64_t rtt_us;
+} lf_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -714,6 +782,20 @@ lf_result lf_config_set_limit(lf_config *config, uint32_t which, size_t value);
 lf_result lf_config_set_reconnect(lf_config *config, uint32_t min_ms, uint32_t max_ms, uint32_t max_attempts);
 
 /**
+ * Sets the outbox: sends made while the session is not open (connecting, waiting to
+ * reconnect) wait in it, at most `max_messages` (default 1024; 0 keeps none), and go out
+ * once, in order, when it opens. `overflow` (an `lf_overflow` value) says what a send does
+ * when it is full: `LF_OVERFLOW_REJECT` (default: it fails with `LF_RESULT_BACKPRESSURE`),
+ * `LF_OVERFLOW_DROP_OLDEST` or `LF_OVERFLOW_DROP_NEWEST`. Every dropped send is counted
+ * (`lf_stats.dropped`) and reported with an `LF_KIND_DROPPED` event carrying it; sends
+ * still waiting when the session ends are reported the same way. The send buffer's byte
+ * limit (`LF_LIMIT_SEND_BUFFER`) applies as well.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+ */
+lf_result lf_config_set_outbox(lf_config *config, size_t max_messages, uint32_t overflow);
+
+/**
  * Chooses the HTTP proxy every connection of the session tunnels through (CONNECT, for
  * ws, wss and the HTTP steps alike): `http://[user:password@]host[:port]` (port 1080
  * when absent; user and password percent-encoded, sent as basic auth), `""` for none, or
@@ -728,9 +810,15 @@ lf_result lf_config_set_reconnect(lf_config *config, uint32_t min_ms, uint32_t m
 lf_result lf_config_set_proxy(lf_config *config, const char *proxy);
 
 /**
- * Sets a protocol option, appending to earlier values of the same key. Keys used by the
- * protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
- * (repeatable). Unknown keys are kept and ignored.
+ * Sets a protocol option, appending to earlier values of the same key. Common keys:
+ * `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe` (repeatable).
+ * Each protocol's own keys are listed in its guide under docs/ (Socket.IO: `namespace`,
+ * `auth`, `path`, `query`, `eio`, `transport`; Atmosphere and Navixy: `transport`,
+ * `fallback`, `track_message_length`, `heartbeat_server`, `watchdog_ms`, `tracking_id`,
+ * `rate_limit`, `format`, `sensor_type`; Igtimi: `token_in`, `binary`, `heartbeat_ms`,
+ * `watchdog_ms`, `timestamp_timeout_ms`; deCONZ: `tls`, `snapshot`, `devicetype`,
+ * `username`; SmartServer: `datalog` and those in docs/smartserver.md). Unknown keys are
+ * kept and ignored; a protocol refuses bad values of its keys when the session opens.
  *
  * Parameters: `key`, `value` NUL-terminated UTF-8, copied. Values may be secrets: they
  * are never logged.
@@ -757,8 +845,8 @@ lf_str lf_event_topic(const lf_event *event);
 
 /**
  * For platform `LF_KIND_EVENT`s, what happened where the platform says so (deCONZ:
- * `changed`, `added`, ...; SmartServer: the action; Navixy: `event`, `response`, `error`);
- * empty otherwise. Valid until the callback returns.
+ * `changed`, `added`, ..., `snapshot`; SmartServer: the action; Navixy: `event` or
+ * `response`; Igtimi: the data type code); empty otherwise. Valid until the callback returns.
  */
 lf_str lf_event_type(const lf_event *event);
 
@@ -951,6 +1039,15 @@ lf_result lf_loop_next_timeout(lf_loop *lp, int32_t *out_ms);
 lf_result lf_loop_stop(const lf_loop *lp);
 
 /**
+ * Tells every session of the loop that the network changed: each drops its connection
+ * (or its wait) and connects again now, with a fresh backoff.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+ * Thread safety: any thread, including from inside callbacks.
+ */
+lf_result lf_loop_network_changed(const lf_loop *lp);
+
+/**
  * Starts a library-owned thread that runs the loop until `lf_loop_free` (managed mode).
  * Callbacks then run on that thread.
  *
@@ -1022,6 +1119,40 @@ lf_result lf_session_send_binary(const lf_session *session, const uint8_t *data,
  * Thread safety: any thread, including callbacks.
  */
 lf_result lf_session_close(const lf_session *session, uint16_t code, const char *reason);
+
+/**
+ * Copies the session's counters into `out`. `out_size` is `sizeof(lf_stats)` as the
+ * caller was compiled: fields are only ever appended, and at most `out_size` bytes are
+ * written, so a program built against an older header keeps working.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_stats(const lf_session *session, lf_stats *out, size_t out_size);
+
+/**
+ * Drops the connection (or the wait before the next attempt) and connects again now,
+ * with a fresh backoff: for when the host knows the network changed (a new Wi-Fi, a
+ * modem back online). Works with or without reconnecting turned on.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_CLOSED`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_reconnect(const lf_session *session);
+
+/**
+ * Gives the session a new configuration (URL, headers, token, options...) for its next
+ * connection attempts; the current connection is not touched. Called from the callback
+ * of the `LF_STATE_CONNECTING` event that precedes every attempt, it applies to that
+ * attempt: that event is the hook for changing URL, headers or token before a reconnect.
+ * The protocol cannot change.
+ *
+ * Parameters: `config` is copied; the caller still owns and frees it.
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`
+ * (another protocol, or the options are refused), `LF_RESULT_TLS_CONFIG`.
+ * Thread safety: any thread, including callbacks.
+ */
+lf_result lf_session_reconfigure(const lf_session *session, const lf_config *config);
 
 /**
  * The session's current state (an `lf_state` value); `LF_STATE_CLOSED` for NULL.
@@ -1097,10 +1228,19 @@ lf_result lf_session_join(const lf_session *session, const char *namespace_, con
 lf_result lf_session_leave(const lf_session *session, const char *namespace_);
 
 /**
- * Subscribes to a topic the way the session's platform does it (a thethings.io resource
- * such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
- * as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
- * `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+ * Subscribes to a topic the way the session's platform does it; renewed after every
+ * reconnect. Topics given with `lf_config_set_option(cfg, "subscribe", ...)` (Igtimi:
+ * `device`) are subscribed from the start. What a topic is, per platform:
+ * - thethings.io: a resource (`/me/resources/temperature`); values arrive as
+ *   `LF_KIND_EVENT` whose topic is that resource.
+ * - Navixy: a request type (`state_batch`, `iot_monitor`, ...); events are named by the
+ *   server (`state_batch`, `lifecycle`, ...).
+ * - SmartServer: a datapoint; its updates have the datapoint's qualifier as topic.
+ * - Igtimi: a device serial; the configuration block is sent once per connection, so
+ *   the session reconnects to apply it; events have the topic `SERIAL/TYPE`.
+ *
+ * `lf_session_reconfigure` starts from its configuration's list: topics added here are
+ * not carried over unless that configuration lists them too.
  *
  * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
  * `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no

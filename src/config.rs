@@ -173,6 +173,36 @@ impl Reconnect {
     }
 }
 
+/// What happens to a host send when the outbox (sends waiting for the session to be open)
+/// is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Overflow {
+    /// The send fails with `Backpressure`.
+    #[default]
+    Reject = 0,
+    /// The oldest waiting send is dropped to make room.
+    DropOldest = 1,
+    /// The new send is dropped.
+    DropNewest = 2,
+}
+
+/// The outbox: host sends made while the session is not open wait here and go out once,
+/// in order, when it is. Every drop is counted and reported with a `Dropped` event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbox {
+    /// Most sends that may wait (the send buffer's byte limit applies as well).
+    pub max_messages: usize,
+    /// What a send does when the outbox is full.
+    pub overflow: Overflow,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox { max_messages: 1024, overflow: Overflow::Reject }
+    }
+}
+
 /// TLS settings. Verification against the system trust store is on by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TlsOptions {
@@ -209,6 +239,8 @@ pub struct SessionConfig {
     pub reconnect: Reconnect,
     /// HTTP proxy (default: from `https_proxy`, `http_proxy`, `no_proxy`).
     pub proxy: ProxySetting,
+    /// Sends made while not open.
+    pub outbox: Outbox,
     /// Protocol-specific options (`token`, `user`, `device`, `subscribe`, ...), in the order set.
     pub options: Vec<(String, String)>,
 }
@@ -228,6 +260,7 @@ impl SessionConfig {
             limits: Limits::default(),
             reconnect: Reconnect::default(),
             proxy: ProxySetting::default(),
+            outbox: Outbox::default(),
             options: Vec::new(),
         }
     }

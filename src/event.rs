@@ -27,6 +27,10 @@ pub enum EventKind {
     /// which; the payload is the JSON array of arguments, or the event carries an error
     /// (`Timeout`) when no answer came in time.
     Ack = 7,
+    /// A host send that will not be made: the outbox overflowed, or the session ended
+    /// before it could go. The payload is the message (empty for Socket.IO operations,
+    /// whose topic is then the event name).
+    Dropped = 8,
 }
 
 impl EventKind {
@@ -47,6 +51,7 @@ impl EventKind {
             Self::Writable => "writable\0",
             Self::Event => "event\0",
             Self::Ack => "ack\0",
+            Self::Dropped => "dropped\0",
         }
     }
 
@@ -61,6 +66,7 @@ impl EventKind {
             Self::Writable,
             Self::Event,
             Self::Ack,
+            Self::Dropped,
         ]
         .into_iter()
         .find(|k| *k as u32 == v)

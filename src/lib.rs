@@ -20,7 +20,11 @@ pub mod ws;
 
 mod ffi;
 
-pub use config::{Limits, Protocol, ProxySetting, Reconnect, SessionConfig, Timeouts, TlsOptions};
+pub use config::{
+    Limits, Outbox, Overflow, Protocol, ProxySetting, Reconnect, SessionConfig, Timeouts,
+    TlsOptions,
+};
 pub use error::{Error, ErrorCode, Result};
 pub use event::{Event, EventKind, SessionState};
 pub use reactor::{Loop, Session};
+pub use session::stats::SessionStats;

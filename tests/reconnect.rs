@@ -178,3 +178,149 @@ fn a_driver_can_try_its_next_server_at_once_and_turn_a_peer_close_into_an_error(
     assert_eq!(*closes.lock().unwrap(), [1000], "the hook saw the peer's close code");
     ev.wait_for("the backoff after the driver's error", is_reconnecting);
 }
+
+/// Opens a session on a connection the server drops once, waits until it is waiting
+/// 300 ms to reconnect, and makes five sends `m0`..`m4` meanwhile.
+fn five_sends_during_an_outage(
+    key: &str,
+    outbox: livefeed::Outbox,
+) -> (livefeed::Session, support::Events, Vec<livefeed::Result<()>>, TestLoop) {
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let mut config = SessionConfig::new(ws_server().ws_url(&format!("/drops?key={key}&n=1")));
+    config.reconnect = reconnecting(300, 300);
+    config.outbox = outbox;
+    let s = lp.open(config, h).unwrap();
+    ev.wait_for("Reconnecting", is_reconnecting);
+    let results = (0..5).map(|i| s.send_text(&format!("m{i}"))).collect();
+    ev.wait_for("open again", |e| e.is_state(SessionState::Open));
+    assert_eq!(ev.expect_text(), "conn:2");
+    (s, ev, results, lp)
+}
+
+fn outbox(max_messages: usize, overflow: livefeed::Overflow) -> livefeed::Outbox {
+    livefeed::Outbox { max_messages, overflow }
+}
+
+#[test]
+fn a_full_outbox_drops_the_oldest_and_reports_each_drop() {
+    let (s, mut ev, results, _lp) =
+        five_sends_during_an_outage("oldest", outbox(3, livefeed::Overflow::DropOldest));
+    assert!(results.iter().all(|r| r.is_ok()));
+    for i in 2..5 {
+        assert_eq!(ev.expect_text(), format!("m{i}"), "the newest three, in order");
+    }
+    let dropped: Vec<_> =
+        ev.seen.iter().filter(|e| e.kind == EventKind::Dropped).map(Ev::text).collect();
+    assert_eq!(dropped, ["m0", "m1"], "each drop reported with its message");
+    assert_eq!(s.stats().dropped, 2);
+}
+
+#[test]
+fn a_full_outbox_drops_the_newest() {
+    let (s, mut ev, results, _lp) =
+        five_sends_during_an_outage("newest", outbox(3, livefeed::Overflow::DropNewest));
+    assert!(results.iter().all(|r| r.is_ok()));
+    for i in 0..3 {
+        assert_eq!(ev.expect_text(), format!("m{i}"));
+    }
+    let dropped: Vec<_> =
+        ev.seen.iter().filter(|e| e.kind == EventKind::Dropped).map(Ev::text).collect();
+    assert_eq!(dropped, ["m3", "m4"]);
+    assert_eq!(s.stats().dropped, 2);
+}
+
+#[test]
+fn a_full_outbox_rejects_by_default() {
+    let (s, mut ev, results, _lp) =
+        five_sends_during_an_outage("reject", outbox(3, livefeed::Overflow::Reject));
+    let codes: Vec<_> = results.iter().map(|r| r.as_ref().err().map(|e| e.code)).collect();
+    assert_eq!(
+        codes,
+        [None, None, None, Some(ErrorCode::Backpressure), Some(ErrorCode::Backpressure)]
+    );
+    for i in 0..3 {
+        assert_eq!(ev.expect_text(), format!("m{i}"));
+    }
+    assert_eq!(s.stats().dropped, 0, "a refused send is not a drop: the caller knows");
+}
+
+#[test]
+fn sends_waiting_when_the_session_gives_up_are_reported() {
+    let (_fixture, closed_port) = raw_fixture();
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let mut config = SessionConfig::new(format!("ws://127.0.0.1:{closed_port}/"));
+    config.reconnect = reconnecting(200, 200);
+    config.reconnect.max_attempts = 1;
+    let s = lp.open(config, h).unwrap();
+    ev.wait_for("Reconnecting", is_reconnecting);
+    s.send_text("never sent").unwrap();
+    let evs = ev.until_closed();
+    let dropped: Vec<_> = evs.iter().filter(|e| e.kind == EventKind::Dropped).collect();
+    assert_eq!(dropped.len(), 1, "{evs:?}");
+    assert_eq!(dropped[0].text(), "never sent");
+    assert_eq!(s.stats().dropped, 1);
+}
+
+#[test]
+fn counters_follow_the_traffic_and_pings_measure_the_round_trip() {
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let mut config = SessionConfig::new(ws_server().ws_url("/drops?key=stats&n=1"));
+    config.reconnect = reconnecting(10, 10);
+    config.timeouts.ping_interval = Duration::from_millis(50);
+    let s = lp.open(config, h).unwrap();
+    ev.wait_for("the second connection", |e| e.text() == "conn:2");
+    for text in ["a", "bb", "ccc"] {
+        support::echo_text(&s, &mut ev, text);
+    }
+    // The keepalive pings every 50 ms of silence; the server answers each.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while s.stats().rtt.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no ping answered: {:?}", s.stats());
+        assert!(ev.quiet_for(Duration::from_millis(20)), "nothing else happens meanwhile");
+    }
+    let st = s.stats();
+    assert_eq!(st.state, SessionState::Open);
+    assert_eq!(st.reconnects, 1);
+    assert_eq!((st.messages_in, st.bytes_in), (5, 6 + 6 + 6), "conn:1, conn:2 and 3 echoes");
+    assert_eq!((st.messages_out, st.bytes_out), (3, 6));
+    assert!(st.rtt.unwrap() < Duration::from_secs(1));
+    assert_eq!(st.last_error, ErrorCode::Ok, "a clean close is not an error");
+}
+
+#[test]
+fn the_host_can_reconnect_now_and_change_the_url_for_the_next_attempt() {
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let s = lp.open(SessionConfig::new(ws_server().ws_url("/echo")), h).unwrap();
+    ev.expect_open();
+    // Reconnecting is off: the host's request works anyway, with a new URL.
+    s.reconfigure(SessionConfig::new(ws_server().ws_url("/subprotocol"))).unwrap();
+    s.reconnect_now().unwrap();
+    let e = ev.wait_for("Reconnecting", is_reconnecting);
+    assert_eq!(announced(&e), (0, 0), "no wait");
+    ev.wait_for("open again", |e| e.is_state(SessionState::Open));
+    assert_eq!(ev.expect_text(), "none", "the new URL's greeting");
+    assert_eq!(s.stats().reconnects, 1);
+    let mut other = SessionConfig::new(ws_server().ws_url("/echo"));
+    other.protocol = livefeed::Protocol::SocketIo;
+    assert_eq!(s.reconfigure(other).unwrap_err().code, ErrorCode::InvalidParameter);
+}
+
+#[test]
+fn the_loop_tells_every_session_the_network_changed() {
+    let lp = TestLoop::start();
+    let (h1, mut ev1) = collector();
+    let (h2, mut ev2) = collector();
+    let _a = lp.open(SessionConfig::new(ws_server().ws_url("/echo")), h1).unwrap();
+    let _b = lp.open(SessionConfig::new(ws_server().ws_url("/echo")), h2).unwrap();
+    ev1.expect_open();
+    ev2.expect_open();
+    lp.network_changed();
+    for ev in [&mut ev1, &mut ev2] {
+        ev.wait_for("Reconnecting", is_reconnecting);
+        ev.wait_for("open again", |e| e.is_state(SessionState::Open));
+    }
+}

@@ -3,7 +3,7 @@
 use super::boundary::{
     bytes_arg, guard, handle, handle_mut, opt_str_arg, result, str_arg, write_out,
 };
-use crate::config::{Protocol, ProxySetting, SessionConfig};
+use crate::config::{Overflow, Protocol, ProxySetting, SessionConfig};
 use crate::error::{Error, ErrorCode};
 use std::ffi::c_char;
 use std::time::Duration;
@@ -406,6 +406,34 @@ pub extern "C" fn lf_config_set_reconnect(
     })
 }
 
+/// Sets the outbox: sends made while the session is not open (connecting, waiting to
+/// reconnect) wait in it, at most `max_messages` (default 1024; 0 keeps none), and go out
+/// once, in order, when it opens. `overflow` (an `lf_overflow` value) says what a send does
+/// when it is full: `LF_OVERFLOW_REJECT` (default: it fails with `LF_RESULT_BACKPRESSURE`),
+/// `LF_OVERFLOW_DROP_OLDEST` or `LF_OVERFLOW_DROP_NEWEST`. Every dropped send is counted
+/// (`lf_stats.dropped`) and reported with an `LF_KIND_DROPPED` event carrying it; sends
+/// still waiting when the session ends are reported the same way. The send buffer's byte
+/// limit (`LF_LIMIT_SEND_BUFFER`) applies as well.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_set_outbox(
+    config: *mut lf_config,
+    max_messages: usize,
+    overflow: u32,
+) -> ErrorCode {
+    set(config, |c| {
+        c.outbox.overflow = match overflow {
+            0 => Overflow::Reject,
+            1 => Overflow::DropOldest,
+            2 => Overflow::DropNewest,
+            _ => return Err(invalid("unknown overflow policy")),
+        };
+        c.outbox.max_messages = max_messages;
+        Ok(())
+    })
+}
+
 /// Chooses the HTTP proxy every connection of the session tunnels through (CONNECT, for
 /// ws, wss and the HTTP steps alike): `http://[user:password@]host[:port]` (port 1080
 /// when absent; user and password percent-encoded, sent as basic auth), `""` for none, or
@@ -435,9 +463,15 @@ pub extern "C" fn lf_config_set_proxy(config: *mut lf_config, proxy: *const c_ch
     })
 }
 
-/// Sets a protocol option, appending to earlier values of the same key. Keys used by the
-/// protocols: `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe`
-/// (repeatable). Unknown keys are kept and ignored.
+/// Sets a protocol option, appending to earlier values of the same key. Common keys:
+/// `token`, `user`, `password`, `apikey`, `device` (repeatable), `subscribe` (repeatable).
+/// Each protocol's own keys are listed in its guide under docs/ (Socket.IO: `namespace`,
+/// `auth`, `path`, `query`, `eio`, `transport`; Atmosphere and Navixy: `transport`,
+/// `fallback`, `track_message_length`, `heartbeat_server`, `watchdog_ms`, `tracking_id`,
+/// `rate_limit`, `format`, `sensor_type`; Igtimi: `token_in`, `binary`, `heartbeat_ms`,
+/// `watchdog_ms`, `timestamp_timeout_ms`; deCONZ: `tls`, `snapshot`, `devicetype`,
+/// `username`; SmartServer: `datalog` and those in docs/smartserver.md). Unknown keys are
+/// kept and ignored; a protocol refuses bad values of its keys when the session opens.
 ///
 /// Parameters: `key`, `value` NUL-terminated UTF-8, copied. Values may be secrets: they
 /// are never logged.

@@ -77,8 +77,8 @@ pub extern "C" fn lf_event_topic(event: *const lf_event) -> lf_str {
 }
 
 /// For platform `LF_KIND_EVENT`s, what happened where the platform says so (deCONZ:
-/// `changed`, `added`, ...; SmartServer: the action; Navixy: `event`, `response`, `error`);
-/// empty otherwise. Valid until the callback returns.
+/// `changed`, `added`, ..., `snapshot`; SmartServer: the action; Navixy: `event` or
+/// `response`; Igtimi: the data type code); empty otherwise. Valid until the callback returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_event_type(event: *const lf_event) -> lf_str {
     with_event(event, lf_str::empty(), |_, e| lf_str::from(e.event_type()))

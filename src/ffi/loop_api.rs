@@ -150,6 +150,20 @@ pub extern "C" fn lf_loop_stop(lp: *const lf_loop) -> ErrorCode {
     })
 }
 
+/// Tells every session of the loop that the network changed: each drops its connection
+/// (or its wait) and connects again now, with a fresh backoff.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+/// Thread safety: any thread, including from inside callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_loop_network_changed(lp: *const lf_loop) -> ErrorCode {
+    result(|| {
+        // SAFETY: live handle (caller contract).
+        unsafe { handle(lp, "loop") }?.inner.network_changed();
+        Ok(())
+    })
+}
+
 /// Starts a library-owned thread that runs the loop until `lf_loop_free` (managed mode).
 /// Callbacks then run on that thread.
 ///

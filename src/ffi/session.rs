@@ -215,6 +215,105 @@ pub extern "C" fn lf_session_close(
     })
 }
 
+/// A session's counters (see `lf_session_stats`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct lf_stats {
+    /// The state (an `lf_state` value) when the snapshot was taken.
+    pub state: u32,
+    /// The last error reported (an `lf_result` value; `LF_RESULT_OK` if none).
+    pub last_error: u32,
+    /// Connection attempts after the first one.
+    pub reconnects: u64,
+    /// Messages received (WebSocket data messages, long-polling payloads).
+    pub messages_in: u64,
+    /// Their payload bytes.
+    pub bytes_in: u64,
+    /// Messages written (protocol heartbeats included, WebSocket control frames not).
+    pub messages_out: u64,
+    /// Their payload bytes.
+    pub bytes_out: u64,
+    /// Sends dropped (outbox overflow, or unsent when the session ended).
+    pub dropped: u64,
+    /// Round-trip time of the last answered WebSocket ping, in microseconds (0: none yet).
+    pub rtt_us: u64,
+}
+
+/// Copies the session's counters into `out`. `out_size` is `sizeof(lf_stats)` as the
+/// caller was compiled: fields are only ever appended, and at most `out_size` bytes are
+/// written, so a program built against an older header keeps working.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_stats(
+    session: *const lf_session,
+    out: *mut lf_stats,
+    out_size: usize,
+) -> ErrorCode {
+    with_session(session, |s| {
+        if out.is_null() {
+            return Err(Error::new(ErrorCode::NullParameter, "out is NULL"));
+        }
+        let st = s.stats();
+        let snapshot = lf_stats {
+            state: st.state as u32,
+            last_error: st.last_error as u32,
+            reconnects: st.reconnects,
+            messages_in: st.messages_in,
+            bytes_in: st.bytes_in,
+            messages_out: st.messages_out,
+            bytes_out: st.bytes_out,
+            dropped: st.dropped,
+            rtt_us: st.rtt.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        };
+        let n = out_size.min(std::mem::size_of::<lf_stats>());
+        // SAFETY: `out` points to at least `out_size` writable bytes (caller contract);
+        // `n` is no more than either size, and the regions cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&snapshot as *const lf_stats).cast::<u8>(),
+                out.cast::<u8>(),
+                n,
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Drops the connection (or the wait before the next attempt) and connects again now,
+/// with a fresh backoff: for when the host knows the network changed (a new Wi-Fi, a
+/// modem back online). Works with or without reconnecting turned on.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_CLOSED`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_reconnect(session: *const lf_session) -> ErrorCode {
+    with_session(session, |s| s.reconnect_now())
+}
+
+/// Gives the session a new configuration (URL, headers, token, options...) for its next
+/// connection attempts; the current connection is not touched. Called from the callback
+/// of the `LF_STATE_CONNECTING` event that precedes every attempt, it applies to that
+/// attempt: that event is the hook for changing URL, headers or token before a reconnect.
+/// The protocol cannot change.
+///
+/// Parameters: `config` is copied; the caller still owns and frees it.
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`
+/// (another protocol, or the options are refused), `LF_RESULT_TLS_CONFIG`.
+/// Thread safety: any thread, including callbacks.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_session_reconfigure(
+    session: *const lf_session,
+    config: *const lf_config,
+) -> ErrorCode {
+    with_session(session, |s| {
+        // SAFETY: NULL or a live config handle (caller contract).
+        let config = unsafe { config_ref(config) }?;
+        s.reconfigure(config.clone())
+    })
+}
+
 /// The session's current state (an `lf_state` value); `LF_STATE_CLOSED` for NULL.
 /// Thread safety: any thread.
 #[unsafe(no_mangle)]
@@ -384,10 +483,19 @@ pub extern "C" fn lf_session_leave(
     with_session(session, |s| s.leave(opt_namespace(namespace)?))
 }
 
-/// Subscribes to a topic the way the session's platform does it (a thethings.io resource
-/// such as `/me/resources/temperature`, ...); renewed after every reconnect. Values arrive
-/// as `LF_KIND_EVENT` events whose topic is the subscribed one. Topics given with
-/// `lf_config_set_option(cfg, "subscribe", ...)` are subscribed from the start.
+/// Subscribes to a topic the way the session's platform does it; renewed after every
+/// reconnect. Topics given with `lf_config_set_option(cfg, "subscribe", ...)` (Igtimi:
+/// `device`) are subscribed from the start. What a topic is, per platform:
+/// - thethings.io: a resource (`/me/resources/temperature`); values arrive as
+///   `LF_KIND_EVENT` whose topic is that resource.
+/// - Navixy: a request type (`state_batch`, `iot_monitor`, ...); events are named by the
+///   server (`state_batch`, `lifecycle`, ...).
+/// - SmartServer: a datapoint; its updates have the datapoint's qualifier as topic.
+/// - Igtimi: a device serial; the configuration block is sent once per connection, so
+///   the session reconnects to apply it; events have the topic `SERIAL/TYPE`.
+///
+/// `lf_session_reconfigure` starts from its configuration's list: topics added here are
+/// not carried over unless that configuration lists them too.
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
 /// `LF_RESULT_INVALID_PARAMETER` (empty), `LF_RESULT_NOT_SUPPORTED` (the protocol has no

@@ -2,11 +2,12 @@
 //! checked on the caller's thread and queued to the loop. Safe from any thread.
 
 use super::{Queued, Shared};
-use crate::config::Protocol;
+use crate::config::{Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::SessionState;
 use crate::session::command::{Budgeted, Command, Emit, Outbound};
 use crate::session::shared::SessionShared;
+use crate::session::stats::SessionStats;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -61,6 +62,31 @@ impl Session {
         self.shared.queued()
     }
 
+    /// The session's counters. Any thread.
+    pub fn stats(&self) -> SessionStats {
+        self.shared.counters.snapshot(self.shared.state())
+    }
+
+    /// Drops the connection (or the wait before the next attempt) and connects again now,
+    /// with a fresh backoff: for when the host knows the network changed. Any thread.
+    pub fn reconnect_now(&self) -> Result<()> {
+        self.command(Command::Reconnect)
+    }
+
+    /// Replaces the configuration for the next connection attempts (a new URL, headers,
+    /// token): the current connection is not touched. Given from the handler of the
+    /// `Connecting` state event, it applies to the attempt that event announces. The
+    /// protocol cannot change. Any thread.
+    pub fn reconfigure(&self, config: SessionConfig) -> Result<()> {
+        if config.protocol != self.shared.protocol {
+            return Err(Error::new(ErrorCode::InvalidParameter, "the protocol cannot change"));
+        }
+        crate::session::driver_for(&config)?.check(&config)?;
+        crate::session::validate(&config)?;
+        self.shared.set_next_config(config);
+        Ok(())
+    }
+
     fn command(&self, cmd: Command) -> Result<()> {
         if self.loop_shared.gone.load(Ordering::Acquire)
             || self.shared.state() == SessionState::Closed
@@ -81,7 +107,14 @@ impl Session {
                 "send buffer full; wait for a writable event",
             ));
         }
-        let b = Budgeted { out: out(), budget };
+        let Some(in_outbox) = self.shared.enter_outbox() else {
+            self.shared.release_budget(budget);
+            return Err(Error::new(
+                ErrorCode::Backpressure,
+                "the outbox is full while the session is not open",
+            ));
+        };
+        let b = Budgeted { out: out(), budget, in_outbox };
         if self.shared.in_own_handler() {
             // The loop is inside this session's handler: the session sends it right after
             // the handler returns (before reading on), not a turn later.
@@ -90,6 +123,7 @@ impl Session {
         }
         self.command(Command::Send(b)).inspect_err(|_| {
             self.shared.release_budget(budget);
+            self.shared.leave_outbox(in_outbox);
         })
     }
 

@@ -48,6 +48,8 @@ enum Queued {
     Command(u64, Command),
     Release(u64),
     Resolved(u64, u64, io::Result<Vec<SocketAddr>>),
+    /// Every session connects again now.
+    NetworkChanged,
 }
 
 /// The part of a loop that any thread may touch.
@@ -177,6 +179,7 @@ impl Loop {
             config.protocol,
             Box::new(handler),
             config.limits.max_send_buffer,
+            config.outbox.clone(),
         ));
         let core = SessionCore::new(Arc::clone(&shared), config, driver, tls);
         self.shared.push(Queued::Open(Box::new(core)));
@@ -218,6 +221,12 @@ impl Loop {
         if let Err(e) = self.shared.waker.wake() {
             log::error!("cannot wake the loop: {e}");
         }
+    }
+
+    /// Tells every session of the loop that the network changed: each drops its
+    /// connection (or its wait) and connects again now. Any thread.
+    pub fn network_changed(&self) {
+        self.shared.push(Queued::NetworkChanged);
     }
 
     /// Starts a thread that runs the loop until [`Loop::shutdown`].
@@ -382,6 +391,12 @@ impl Core {
                 }
                 Queued::Resolved(id, attempt, r) => {
                     self.with_session(id, now, |s, ctx| s.on_resolved(ctx, attempt, r))
+                }
+                Queued::NetworkChanged => {
+                    let ids: Vec<u64> = self.sessions.keys().copied().collect();
+                    for id in ids {
+                        self.with_session(id, now, |s, ctx| s.on_command(ctx, Command::Reconnect));
+                    }
                 }
                 Queued::Release(id) => {
                     if let Some(mut e) = self.sessions.remove(&id) {

@@ -63,6 +63,9 @@ pub struct Budgeted {
     pub out: Outbound,
     /// Bytes reserved from the session's send budget, returned once written.
     pub budget: usize,
+    /// Counted against the outbox's `Reject` limit when it was made (the session was
+    /// not open); uncounted once it is sent or dropped.
+    pub in_outbox: bool,
 }
 
 /// A command from the host.
@@ -72,4 +75,6 @@ pub enum Command {
     Send(Budgeted),
     /// Start the close handshake.
     Close(u16, String),
+    /// Connect again now (the network changed).
+    Reconnect,
 }

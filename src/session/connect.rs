@@ -139,7 +139,10 @@ impl SessionCore {
         let limits = &self.config.limits;
         let (bytes, key, parser) = match &target {
             Target::WebSocket(url) => {
-                let up = handshake::request(url, &self.config);
+                let mut up = handshake::request(url, &self.config);
+                for (n, v) in self.driver.upgrade_headers() {
+                    up.request = up.request.header(&n, &v);
+                }
                 // A refused upgrade's body only feeds the error message: keep it small.
                 let parser =
                     ResponseParser::new(limits.max_http_head, limits.max_http_body.min(64 << 10));

@@ -188,6 +188,12 @@ pub trait Driver: Send {
         Ok(())
     }
 
+    /// Extra headers for the WebSocket upgrade request, after the session's own (a token a
+    /// platform wants as `Authorization: Bearer`).
+    fn upgrade_headers(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Whether the session should run WebSocket pings for liveness (protocols with their
     /// own heartbeat say no).
     fn websocket_keepalive(&self) -> bool {

@@ -13,16 +13,17 @@ pub mod driver;
 mod polling;
 mod requester;
 pub mod shared;
+pub mod stats;
 mod transport;
 
-use crate::config::{Protocol, SessionConfig};
+use crate::config::{Overflow, Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventKind, SessionState};
 use crate::http::{CookieJar, Exchange};
 use crate::net::{Connector, Resolver, Stream};
 use crate::url::Url;
 use crate::ws::link::{Incoming, ReadOutcome};
-use command::{Budgeted, Command};
+use command::{Budgeted, Command, Outbound};
 use connect::Target;
 use driver::{Driver, End, Frame, Io, WebSocketDriver};
 use mio::{Registry, Token};
@@ -34,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use transport::Transport;
+use tungstenite::Message;
 
 /// Data messages handled per readiness event before other sessions get their turn.
 const READ_BUDGET: usize = 64;
@@ -171,13 +173,52 @@ fn route(state: SessionState) -> Route {
     }
 }
 
-fn dropped(shared: &SessionShared, b: &Budgeted) {
-    log::warn!(
-        "session {}: a {}-byte send was not made: the session is closing",
-        shared.id,
-        b.budget
-    );
+/// Tells the host a send will not be made (and gives its budget back).
+fn dropped(shared: &SessionShared, b: &Budgeted, why: &str) {
+    shared.leave_outbox(b.in_outbox);
+    log::warn!("session {}: a {}-byte send was dropped: {why}", shared.id, b.budget);
     shared.release_budget(b.budget);
+    shared.counters.dropped();
+    let state = shared.state();
+    let event = match &b.out {
+        Outbound::Message(m) => Event::new(EventKind::Dropped, state, m_bytes(m)),
+        Outbound::Emit(e) => Event::new(EventKind::Dropped, state, b"").with_topic(&e.event),
+        _ => Event::new(EventKind::Dropped, state, b""),
+    };
+    shared.dispatch(&event);
+}
+
+fn m_bytes(m: &Message) -> &[u8] {
+    match m {
+        Message::Text(t) => t.as_bytes(),
+        Message::Binary(b) => b,
+        _ => b"",
+    }
+}
+
+/// Keeps a send until the session is open, as the outbox policy says.
+fn wait_in_outbox(shared: &SessionShared, pending: &mut VecDeque<Budgeted>, b: Budgeted) {
+    let outbox = shared.outbox();
+    if pending.len() >= outbox.max_messages {
+        match outbox.overflow {
+            Overflow::DropOldest => {
+                if let Some(oldest) = pending.pop_front() {
+                    dropped(shared, &oldest, "the outbox is full (drop oldest)");
+                }
+            }
+            // Reject is checked on the caller's thread; a send that raced past it is
+            // dropped like the newest.
+            Overflow::DropNewest | Overflow::Reject => {
+                dropped(shared, &b, "the outbox is full");
+                return;
+            }
+        }
+    }
+    if outbox.max_messages > 0 {
+        pending.push_back(b);
+    } else {
+        dropped(shared, &b, "the outbox holds nothing");
+    }
 }
 
 /// Lets the driver turn one host send into frames.
@@ -333,6 +374,7 @@ impl SessionCore {
         self.opened_at = Some(ctx.now);
         self.shared.transition(SessionState::Open, detail);
         while let Some(b) = self.pending.pop_front() {
+            self.shared.leave_outbox(b.in_outbox);
             let budget = b.budget;
             self.with_io(ctx, budget, |driver, io| driver.on_send(b.out, io))?;
         }
@@ -343,6 +385,7 @@ impl SessionCore {
         match &mut self.phase {
             Phase::Open(link) | Phase::Closing { link, .. } => {
                 for (m, budget) in frames {
+                    self.shared.counters.sent(m_bytes(&m).len());
                     link.write(m, budget)?;
                 }
             }
@@ -384,31 +427,46 @@ impl SessionCore {
             {
                 let mut io = Io::new(now, shared, &mut frames, &mut opened, &mut end);
                 match m {
-                    Incoming::Text(t) => driver.on_text(t, &mut io)?,
-                    Incoming::Binary(b) => driver.on_binary(b, &mut io)?,
+                    Incoming::Text(t) => {
+                        shared.counters.received(t.len());
+                        driver.on_text(t, &mut io)?
+                    }
+                    Incoming::Binary(b) => {
+                        shared.counters.received(b.len());
+                        driver.on_binary(b, &mut io)?
+                    }
                 }
             }
             if let Some(detail) = opened {
                 became_open = true;
                 shared.transition(SessionState::Open, &detail);
                 while let Some(b) = pending.pop_front() {
+                    shared.leave_outbox(b.in_outbox);
                     send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?;
                 }
             }
             // What the handler sent while it ran goes out before the next frame is read.
+            // (Counted as sent here: the link writes these answers itself.)
             for b in shared.take_handler_sends() {
                 match route(shared.state()) {
                     Route::Deliver => {
+                        shared.leave_outbox(b.in_outbox);
                         send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?
                     }
-                    Route::Wait => pending.push_back(b),
-                    Route::Drop => dropped(shared, &b),
+                    Route::Wait => wait_in_outbox(shared, pending, b),
+                    Route::Drop => dropped(shared, &b, "the session is closing"),
                 }
+            }
+            for (m, _) in &frames {
+                shared.counters.sent(m_bytes(m).len());
             }
             Ok(frames)
         })?;
         if became_open {
             self.opened_at = Some(now);
+        }
+        if let Some(rtt) = link.take_rtt() {
+            self.shared.counters.rtt(rtt);
         }
         if let Transport::Polling(p) = link {
             if let Some(ws) = p.take_upgraded() {
@@ -470,6 +528,7 @@ impl SessionCore {
         let result = match cmd {
             Command::Send(b) => self.host_send(ctx, b),
             Command::Close(code, reason) => self.close(ctx, code, &reason),
+            Command::Reconnect => self.reconnect_now(ctx),
         };
         if let Err(e) = result {
             self.fail(ctx, e);
@@ -480,15 +539,16 @@ impl SessionCore {
         let open_link = matches!(self.phase, Phase::Open(_));
         match route(self.shared.state()) {
             Route::Deliver if open_link => {
+                self.shared.leave_outbox(b.in_outbox);
                 let budget = b.budget;
                 self.with_io(ctx, budget, |driver, io| driver.on_send(b.out, io))
             }
             Route::Deliver | Route::Drop => {
-                dropped(&self.shared, &b);
+                dropped(&self.shared, &b, "the session is closing");
                 Ok(())
             }
             Route::Wait => {
-                self.pending.push_back(b);
+                wait_in_outbox(&self.shared, &mut self.pending, b);
                 Ok(())
             }
         }
@@ -554,16 +614,46 @@ impl SessionCore {
                 self.finish(ctx, 1006, "close handshake timed out");
                 Ok(())
             }
-            Phase::Waiting { until } if now >= *until => {
-                self.phase = Phase::Idle;
-                self.shared.transition(SessionState::Connecting, "");
-                self.driver.start(&self.config).and_then(|step| self.take_step(ctx, step))
-            }
+            Phase::Waiting { until } if now >= *until => self.attempt_again(ctx),
             _ => Ok(()),
         };
         if let Err(e) = result {
             self.fail(ctx, e);
         }
+    }
+
+    /// Starts a new connection after a loss: the STATE event for `Connecting` goes first
+    /// (the host may hand over a new configuration in it), then the driver's bootstrap.
+    fn attempt_again(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        self.phase = Phase::Idle;
+        self.shared.counters.reconnecting();
+        self.shared.transition(SessionState::Connecting, "");
+        if let Some(config) = self.shared.take_next_config() {
+            log::info!("session {}: connecting with the new configuration", self.shared.id);
+            self.driver = driver_for(&config)?;
+            self.tls = None; // built again from the new TLS settings when needed
+            self.config = config;
+        }
+        self.driver.start(&self.config).and_then(|step| self.take_step(ctx, step))
+    }
+
+    /// The host says the network changed: drop the connection (or the wait) and connect
+    /// again now, with a fresh backoff.
+    fn reconnect_now(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        if self.ending || matches!(self.phase, Phase::Closed) {
+            return Ok(());
+        }
+        log::info!("session {}: reconnecting now (the host asked)", self.shared.id);
+        if let Phase::Open(link) = &mut self.phase {
+            let _ = link.close(1001, "");
+            link.discard_input(ctx.scratch);
+        }
+        self.teardown(ctx);
+        self.retries = 0;
+        self.opened_at = None;
+        let detail = r#"{"attempt":0,"delay_ms":0,"reason":"the host asked to reconnect now"}"#;
+        self.shared.transition(SessionState::Reconnecting, detail);
+        self.attempt_again(ctx)
     }
 
     /// When [`SessionCore::on_timer`] wants to run next.
@@ -586,6 +676,7 @@ impl SessionCore {
 
     fn emit_error(&self, e: &Error) {
         log::warn!("session {}: {e}", self.shared.id);
+        self.shared.counters.error(e.code);
         let state = self.shared.state();
         self.shared
             .dispatch(&Event::new(EventKind::Error, state, e.message.as_bytes()).with_error(e));
@@ -593,8 +684,9 @@ impl SessionCore {
 
     fn drop_pending(&mut self) {
         for b in self.pending.drain(..) {
-            self.shared.release_budget(b.budget);
+            dropped(&self.shared, &b, "the session ended before it could go");
         }
+
         self.shared.clear_budget();
     }
 

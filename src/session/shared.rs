@@ -1,7 +1,8 @@
 //! The part of a session that other threads touch: handler slot, state, send budget.
 
 use super::command::Budgeted;
-use crate::config::Protocol;
+use super::stats::Counters;
+use crate::config::{Outbox, Overflow, Protocol, SessionConfig};
 use crate::event::{Event, SessionState};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -35,6 +36,13 @@ pub struct SessionShared {
     has_handler_sends: AtomicBool,
     /// Next acknowledgement id for emits that want one.
     next_ack: std::sync::atomic::AtomicU64,
+    /// The outbox policy, and how many sends wait in it (kept by the loop).
+    outbox: Outbox,
+    outbox_len: AtomicUsize,
+    /// A configuration the host gave for the next connection attempt.
+    next_config: Mutex<Option<SessionConfig>>,
+    /// Counters the host may read.
+    pub counters: Counters,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +56,7 @@ impl SessionShared {
         protocol: Protocol,
         handler: Handler,
         max_queued: usize,
+        outbox: Outbox,
     ) -> SessionShared {
         SessionShared {
             id,
@@ -61,7 +70,49 @@ impl SessionShared {
             handler_sends: Mutex::new(Vec::new()),
             has_handler_sends: AtomicBool::new(false),
             next_ack: std::sync::atomic::AtomicU64::new(1),
+            outbox,
+            outbox_len: AtomicUsize::new(0),
+            next_config: Mutex::new(None),
+            counters: Counters::default(),
         }
+    }
+
+    /// Counts a send made now against the outbox under the `Reject` policy: `Some(true)`
+    /// when counted, `Some(false)` when the outbox does not apply (open, or a dropping
+    /// policy, which the loop enforces), `None` when it is full.
+    pub(crate) fn enter_outbox(&self) -> Option<bool> {
+        if self.outbox.overflow != Overflow::Reject || self.state() == SessionState::Open {
+            return Some(false);
+        }
+        let max = self.outbox.max_messages;
+        self.outbox_len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| true)
+    }
+
+    /// A send counted by [`SessionShared::enter_outbox`] was made or dropped.
+    pub(crate) fn leave_outbox(&self, counted: bool) {
+        if counted {
+            let _ = self
+                .outbox_len
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+        }
+    }
+
+    /// The outbox policy.
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Keeps a configuration for the next connection attempt.
+    pub(crate) fn set_next_config(&self, config: SessionConfig) {
+        *lock(&self.next_config) = Some(config);
+    }
+
+    /// The configuration for this attempt, if the host gave a new one.
+    pub(crate) fn take_next_config(&self) -> Option<SessionConfig> {
+        lock(&self.next_config).take()
     }
 
     /// A fresh, nonzero acknowledgement id.

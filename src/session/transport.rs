@@ -90,6 +90,14 @@ impl Transport {
         }
     }
 
+    /// The round-trip time of the last answered WebSocket ping, once.
+    pub fn take_rtt(&mut self) -> Option<std::time::Duration> {
+        match self {
+            Transport::Ws(l) => l.take_rtt(),
+            _ => None,
+        }
+    }
+
     /// Whether the peer started the close handshake (WebSocket).
     pub fn peer_closed(&self) -> bool {
         matches!(self, Transport::Ws(l) if l.peer_closed())

@@ -40,6 +40,10 @@ pub struct Link {
     unflushed: usize,
     last_rx: Instant,
     ping_sent: Option<Instant>,
+    /// When the ping awaiting its pong went out (for the round-trip time), and the last
+    /// round trip measured, not yet collected.
+    ping_rtt_from: Option<Instant>,
+    rtt: Option<std::time::Duration>,
     peer_close: Option<(u16, String)>,
 }
 
@@ -99,7 +103,16 @@ impl Link {
             Role::Client,
             Some(codec_config(limits)),
         );
-        Link { stream, ctx, unflushed: 0, last_rx: now, ping_sent: None, peer_close: None }
+        Link {
+            stream,
+            ctx,
+            unflushed: 0,
+            last_rx: now,
+            ping_sent: None,
+            ping_rtt_from: None,
+            rtt: None,
+            peer_close: None,
+        }
     }
 
     /// The stream, for registration changes.
@@ -156,7 +169,12 @@ impl Link {
                                 None => (1005, String::new()),
                             });
                         }
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                        Message::Pong(_) => {
+                            if let Some(sent) = self.ping_rtt_from.take() {
+                                self.rtt = Some(now.saturating_duration_since(sent));
+                            }
+                        }
+                        Message::Ping(_) | Message::Frame(_) => {}
                     }
                 }
                 Err(tungstenite::Error::ConnectionClosed)
@@ -261,7 +279,13 @@ impl Link {
         }
         self.flush()?;
         self.ping_sent = Some(now);
+        self.ping_rtt_from = Some(now);
         Ok(Some(now + timeouts.pong_timeout))
+    }
+
+    /// The round-trip time of the last answered ping, once.
+    pub fn take_rtt(&mut self) -> Option<std::time::Duration> {
+        self.rtt.take()
     }
 
     /// Shuts the socket down.
