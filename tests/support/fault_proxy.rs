@@ -9,9 +9,10 @@
 //! | [`FaultProxy::cut`] | live connections | both sockets of each closed at once, with FIN or RST ([`Close`]) on both sides |
 //! | [`FaultProxy::stall`] | live connections | nothing more is forwarded either way; the sockets stay open. Bytes are **held**, not lost: they stay unread in the kernel's buffers (a chunk already read when the stall came is still delivered). [`FaultProxy::resume`] lets them through; [`FaultProxy::cut`] or dropping the proxy ends them |
 //! | [`FaultProxy::truncate`] | live connections | `n` more bytes go downstream (towards the client), then the connection is cut with FIN both ways: the client sees its stream end inside whatever it was reading |
+//! | [`FaultProxy::truncate_next`] | the next connection | its first response head (through the blank line) and `n` more bytes go downstream, then the cut (FIN): a bootstrap answer or the first WebSocket frame ends early |
 //! | [`FaultProxy::delay`] | live and new connections | every chunk waits this long before it is written on, in both directions (order kept) |
-//! | [`FaultProxy::refuse`] | new connections | accepted and closed at once (FIN or RST), or the listener is closed so that connecting is refused by the kernel (ECONNREFUSED) |
-//! | [`FaultProxy::pass`] | new connections | undoes `refuse` and `delay` (the listener comes back on the same port) |
+//! | [`FaultProxy::refuse`] | new connections | accepted and closed at once (FIN or RST); or accepted and held, never answered ([`Refuse::Hold`]); or the listener is closed so that connecting is refused by the kernel (ECONNREFUSED) |
+//! | [`FaultProxy::pass`] | new connections | undoes `refuse` and `delay` (the listener comes back on the same port; held connections are closed) |
 //!
 //! Stalled connections are not new connections: a client that gives up on a stalled
 //! connection and connects again gets through (as after a NAT mapping died). Everything is
@@ -65,6 +66,10 @@ pub enum Refuse {
     Rst,
     /// The listener is closed: the kernel refuses the connection (ECONNREFUSED).
     Unlisten,
+    /// Accepted and kept open, but nothing is read, written or forwarded (a server that
+    /// accepts and never answers). Closed by [`FaultProxy::pass`], [`FaultProxy::cut`] or
+    /// dropping the proxy.
+    Hold,
 }
 
 /// The proxy's counters.
@@ -72,15 +77,19 @@ pub enum Refuse {
 pub struct Counts {
     /// Connections accepted (refused ones included; with [`Refuse::Unlisten`] none arrive).
     pub accepted: usize,
-    /// Connections accepted and closed at once because of [`FaultProxy::refuse`] or [`MAX_LIVE`].
+    /// Connections accepted and closed at once (or held) because of [`FaultProxy::refuse`]
+    /// or [`MAX_LIVE`].
     pub refused: usize,
+    /// Connections held now ([`Refuse::Hold`]).
+    pub held: usize,
     /// Connections forwarded to the upstream (the upstream accepted them).
     pub forwarded: usize,
     /// Connections whose upstream connect failed (the client was closed with FIN).
     pub upstream_failures: usize,
     /// Connections being forwarded now (stalled ones included).
     pub live: usize,
-    /// Connections closed by [`FaultProxy::cut`] or [`FaultProxy::truncate`].
+    /// Connections closed by [`FaultProxy::cut`], [`FaultProxy::truncate`] or
+    /// [`FaultProxy::truncate_next`].
     pub cut: usize,
     /// Replacements made by [`FaultProxy::rewrite`].
     pub rewrites: usize,
@@ -93,6 +102,8 @@ enum Fault {
     Stalled,
     /// This many more bytes downstream, then a FIN cut.
     Truncate(usize),
+    /// Downstream up to the end of the first response head, then as `Truncate`.
+    TruncateAfterHead(usize),
     Cut(Close),
 }
 
@@ -102,6 +113,8 @@ struct Conn {
     client: TcpStream,
     upstream: TcpStream,
     fault: Mutex<Fault>,
+    /// When the connection was forwarded.
+    since: Instant,
     /// Pumps still running (2, 1, 0).
     pumps: Mutex<u8>,
 }
@@ -113,15 +126,26 @@ struct State {
     rewrite: Option<(Vec<u8>, Vec<u8>)>,
     counts: Counts,
     conns: Vec<Arc<Conn>>,
+    /// Connections accepted and held ([`Refuse::Hold`]).
+    held: Vec<TcpStream>,
+    /// The fault the next forwarded connection starts with.
+    next_fault: Option<Fault>,
     /// What the client sent upstream, per forwarded connection.
     records: Vec<Vec<u8>>,
     threads: Vec<JoinHandle<()>>,
     /// An error the acceptor met (it cannot panic usefully); reported by the next call.
     trouble: Option<String>,
+    /// Counts the faults applied to live connections ...
+    epoch: u64,
+    /// ... and the last of them, which a connection accepted before it (and registered
+    /// after it) gets too.
+    last_fault: Fault,
 }
 
 struct Shared {
     state: Mutex<State>,
+    /// The listener (none while [`Refuse::Unlisten`] holds).
+    listener: Mutex<Option<TcpListener>>,
     changed: Condvar,
     stop: AtomicBool,
     port: u16,
@@ -157,10 +181,15 @@ impl FaultProxy {
                 rewrite: None,
                 counts: Counts::default(),
                 conns: Vec::new(),
+                held: Vec::new(),
+                next_fault: None,
                 records: Vec::new(),
                 threads: Vec::new(),
                 trouble: None,
+                epoch: 0,
+                last_fault: Fault::None,
             }),
+            listener: Mutex::new(Some(listener)),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
             port,
@@ -168,7 +197,7 @@ impl FaultProxy {
         let mine = Arc::clone(&shared);
         let acceptor = std::thread::Builder::new()
             .name(format!("fault-proxy-{port}"))
-            .spawn(move || accept_loop(&mine, Some(listener)))
+            .spawn(move || accept_loop(&mine))
             .expect("proxy thread");
         FaultProxy { shared, acceptor: Some(acceptor) }
     }
@@ -201,13 +230,16 @@ impl FaultProxy {
         self.lock().upstream = port;
     }
 
-    /// New connections are forwarded again, without delay; live ones lose their delay too.
-    /// (Stalled connections stay stalled: see [`FaultProxy::resume`].)
+    /// New connections are forwarded again, without delay; live ones lose their delay too;
+    /// held connections are closed (FIN). (Stalled connections stay stalled: see
+    /// [`FaultProxy::resume`].)
     pub fn pass(&self) {
         let mut st = self.lock();
         st.refuse = None;
         st.delay = Duration::ZERO;
+        let held = std::mem::take(&mut st.held);
         drop(st);
+        drop(held);
         self.shared.changed.notify_all();
     }
 
@@ -232,8 +264,16 @@ impl FaultProxy {
         self.lock().rewrite = Some((from.to_vec(), to.to_vec()));
     }
 
-    /// Closes every live connection now, `how`, on both sides. Returns how many.
+    /// Closes every live connection now, `how`, on both sides, and every held one. Returns
+    /// how many live connections were cut.
     pub fn cut(&self, how: Close) -> usize {
+        let held = std::mem::take(&mut self.lock().held);
+        for h in &held {
+            if how == Close::Rst {
+                set_abortive(h);
+            }
+        }
+        drop(held);
         self.fault_all(Fault::Cut(how))
     }
 
@@ -264,7 +304,24 @@ impl FaultProxy {
         self.fault_all(Fault::Truncate(n))
     }
 
+    /// The next connection forwarded sends its first response head (through the blank line)
+    /// and `n` more bytes downstream, then is cut (FIN).
+    pub fn truncate_next(&self, n: usize) {
+        self.lock().next_fault = Some(Fault::TruncateAfterHead(n));
+    }
+
+    /// Applies `fault` to every live connection, including those still in the listener's
+    /// backlog or being set up: a client that connected before the fault gets it.
     fn fault_all(&self, fault: Fault) -> usize {
+        let before = {
+            let mut st = self.lock();
+            st.epoch += 1;
+            st.last_fault = fault;
+            st.epoch - 1
+        };
+        while let Some(client) = accept_one(&self.shared) {
+            admit(&self.shared, client, before);
+        }
         let st = self.lock();
         let conns = st.conns.clone();
         drop(st);
@@ -285,6 +342,7 @@ impl FaultProxy {
         let st = self.lock();
         let mut c = st.counts;
         c.live = st.conns.len();
+        c.held = st.held.len();
         c
     }
 
@@ -296,6 +354,7 @@ impl FaultProxy {
         loop {
             let mut c = st.counts;
             c.live = st.conns.len();
+            c.held = st.held.len();
             if pred(&c) {
                 return c;
             }
@@ -303,6 +362,28 @@ impl FaultProxy {
             assert!(
                 !left.is_zero(),
                 "fault proxy {}: waited {within:?} for {what}: {c:?}",
+                self.port()
+            );
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, left.min(TICK))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits (at most `within`) until a live connection has lasted `age`: with clients that
+    /// open a short connection per request (long-polling), a fault on "every live
+    /// connection" then surely hits a held request, not only a finished one.
+    pub fn wait_settled(&self, age: Duration, within: Duration) {
+        let end = Instant::now() + within;
+        let mut st = self.lock();
+        while !st.conns.iter().any(|c| c.since.elapsed() >= age) {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "fault proxy {}: no connection lasted {age:?} within {within:?}",
                 self.port()
             );
             st = self
@@ -324,7 +405,11 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        let conns = self.shared.lock().conns.clone();
+        let (conns, held) = {
+            let mut st = self.shared.lock();
+            (st.conns.clone(), std::mem::take(&mut st.held))
+        };
+        drop(held);
         for c in &conns {
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.upstream.shutdown(Shutdown::Both);
@@ -387,48 +472,59 @@ fn cut_now(c: &Conn, how: Close) {
     }
 }
 
-fn accept_loop(shared: &Arc<Shared>, mut listener: Option<TcpListener>) {
+/// A connection waiting in the listener's backlog, if any.
+fn accept_one(shared: &Shared) -> Option<TcpStream> {
+    let listener = shared.listener.lock().unwrap_or_else(|e| e.into_inner());
+    listener.as_ref()?.accept().ok().map(|(c, _)| c)
+}
+
+fn accept_loop(shared: &Arc<Shared>) {
     while !shared.stopping() {
         let refuse = shared.lock().refuse;
-        match (refuse, listener.is_some()) {
-            (Some(Refuse::Unlisten), true) => listener = None,
-            (Some(Refuse::Unlisten), false) => {}
-            (_, false) => match TcpListener::bind(("127.0.0.1", shared.port)) {
-                Ok(l) => {
-                    l.set_nonblocking(true).expect("non-blocking listener");
-                    listener = Some(l);
-                }
-                Err(e) => {
-                    shared.lock().trouble = Some(format!("cannot listen again: {e}"));
-                    return;
-                }
-            },
-            (_, true) => {}
-        }
-        let Some(l) = &listener else {
-            let st = shared.lock();
-            let _ = shared.changed.wait_timeout(st, TICK);
-            continue;
-        };
-        match l.accept() {
-            Ok((client, _)) => admit(shared, client),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                // Nothing waiting: look again shortly (connect latency stays a few ms).
-                std::thread::sleep(Duration::from_millis(2));
+        {
+            let mut listener = shared.listener.lock().unwrap_or_else(|e| e.into_inner());
+            match (refuse, listener.is_some()) {
+                (Some(Refuse::Unlisten), true) => *listener = None,
+                (Some(Refuse::Unlisten), false) => {}
+                (_, false) => match TcpListener::bind(("127.0.0.1", shared.port)) {
+                    Ok(l) => {
+                        l.set_nonblocking(true).expect("non-blocking listener");
+                        *listener = Some(l);
+                    }
+                    Err(e) => {
+                        shared.lock().trouble = Some(format!("cannot listen again: {e}"));
+                        return;
+                    }
+                },
+                (_, true) => {}
             }
-            Err(_) => std::thread::sleep(TICK),
+        }
+        let epoch = shared.lock().epoch;
+        match accept_one(shared) {
+            Some(client) => admit(shared, client, epoch),
+            // Nothing waiting (or not listening): look again shortly (connect latency
+            // stays a few ms).
+            None => std::thread::sleep(Duration::from_millis(2)),
         }
     }
 }
 
-fn admit(shared: &Arc<Shared>, client: TcpStream) {
+/// Takes a connection accepted when the fault count was `epoch`.
+fn admit(shared: &Arc<Shared>, client: TcpStream, epoch: u64) {
     let _ = client.set_nonblocking(false);
     let _ = client.set_nodelay(true);
     let mut st = shared.lock();
     st.counts.accepted += 1;
-    let refuse = st.refuse.or(if st.conns.len() >= MAX_LIVE { Some(Refuse::Fin) } else { None });
+    let full = st.conns.len() + st.held.len() >= MAX_LIVE;
+    let refuse = if full { Some(Refuse::Fin) } else { st.refuse };
     if let Some(how) = refuse {
         st.counts.refused += 1;
+        if how == Refuse::Hold {
+            st.held.push(client);
+            drop(st);
+            shared.changed.notify_all();
+            return;
+        }
         drop(st);
         if how == Refuse::Rst {
             set_abortive(&client);
@@ -470,14 +566,24 @@ fn admit(shared: &Arc<Shared>, client: TcpStream) {
     let index = st.counts.forwarded;
     st.counts.forwarded += 1;
     st.records.push(Vec::new());
+    // A fault that came after the accept applies to this connection too.
+    let missed = if st.epoch != epoch { st.last_fault } else { Fault::None };
+    let fault = match missed {
+        Fault::None => st.next_fault.take().unwrap_or(Fault::None),
+        f => f,
+    };
     let conn = Arc::new(Conn {
         index,
         client,
         upstream,
-        fault: Mutex::new(Fault::None),
+        fault: Mutex::new(fault),
+        since: Instant::now(),
         pumps: Mutex::new(2),
     });
     st.conns.push(Arc::clone(&conn));
+    if let Fault::Cut(how) = fault {
+        cut_now(&conn, how);
+    }
     for (from, to, downstream) in [(c_read, u_write, false), (u_read, c_write, true)] {
         let (shared2, conn2) = (Arc::clone(shared), Arc::clone(&conn));
         let t = std::thread::Builder::new()
@@ -513,7 +619,7 @@ fn next(shared: &Shared, conn: &Conn) -> Next {
         return Next::Leave;
     }
     match fault_of(conn) {
-        Fault::None | Fault::Truncate(_) => Next::Go,
+        Fault::None | Fault::Truncate(_) | Fault::TruncateAfterHead(_) => Next::Go,
         Fault::Stalled => Next::Wait,
         Fault::Cut(_) => Next::Leave,
     }
@@ -553,6 +659,8 @@ fn write_all(shared: &Shared, conn: &Conn, to: &mut TcpStream, mut buf: &[u8]) -
 
 fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, downstream: bool) {
     let mut buf = vec![0u8; CHUNK];
+    // Downstream bytes up to the end of the first response head, for `truncate_next`.
+    let mut head = Vec::new();
     // Why the loop ended: the source's end of stream (passed on as a half close), or
     // anything else (the whole connection goes).
     let half_close = loop {
@@ -606,6 +714,15 @@ fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, do
         let mut len = n;
         if downstream {
             let mut f = conn.fault.lock().unwrap_or_else(|e| e.into_inner());
+            if let Fault::TruncateAfterHead(more) = *f {
+                // The head may end in a later chunk: scan what came so far (bounded).
+                let before = head.len();
+                head.extend_from_slice(&buf[..n.min(RECORD_CAP.saturating_sub(before))]);
+                let from = before.saturating_sub(3);
+                if let Some(at) = head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+                    *f = Fault::Truncate(from + at + 4 - before + more);
+                }
+            }
             if let Fault::Truncate(left) = *f {
                 len = n.min(left);
                 end_after = len == left;
