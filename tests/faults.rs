@@ -1298,3 +1298,219 @@ impl Platform for Igtimi {
 fn igtimi_survives_every_fault() {
     run(&Igtimi::new(), &EVERY_FAULT);
 }
+
+// ---------------------------------------------------------------------------------------
+// The proxy itself: every fault does what the module documentation says, against a plain
+// TCP echo server.
+
+/// A TCP echo server on 127.0.0.1 whose threads end when it is dropped.
+struct Echo {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Echo {
+    fn start() -> Echo {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mine = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !mine.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(ms(20))).unwrap();
+                        let stop = Arc::clone(&mine);
+                        conns.push(std::thread::spawn(move || {
+                            let mut buf = [0u8; 4096];
+                            while !stop.load(Ordering::SeqCst) {
+                                match s.read(&mut buf) {
+                                    Ok(0) => break,
+                                    Ok(n) => {
+                                        if s.write_all(&buf[..n]).is_err() {
+                                            break;
+                                        }
+                                    }
+                                    Err(e)
+                                        if matches!(
+                                            e.kind(),
+                                            std::io::ErrorKind::WouldBlock
+                                                | std::io::ErrorKind::TimedOut
+                                        ) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        }));
+                    }
+                    Err(_) => std::thread::sleep(ms(2)),
+                }
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        });
+        Echo { port, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn client(proxy: &FaultProxy) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", proxy.port())).unwrap();
+    s.set_read_timeout(Some(WAITING)).unwrap();
+    s
+}
+
+/// Reads exactly `n` bytes (bounded by the read timeout).
+fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// What the next read brings: `Ok(bytes)` (empty at end of stream) or the error kind.
+fn read_some(s: &mut TcpStream) -> Result<Vec<u8>, std::io::ErrorKind> {
+    let mut buf = [0u8; 4096];
+    s.read(&mut buf).map(|n| buf[..n].to_vec()).map_err(|e| e.kind())
+}
+
+#[test]
+fn the_proxy_forwards_cuts_stalls_delays_and_truncates() {
+    use std::io::ErrorKind;
+    let echo = Echo::start();
+    let proxy = FaultProxy::start(echo.port);
+
+    // pass, and what the client sent is recorded
+    let mut a = client(&proxy);
+    a.write_all(b"hello").unwrap();
+    assert_eq!(read_n(&mut a, 5), b"hello");
+    assert_eq!(proxy.client_bytes(0), b"hello");
+    let c = proxy.counts();
+    assert_eq!((c.accepted, c.forwarded, c.live), (1, 1, 1), "{c:?}");
+
+    // cut: FIN, then RST
+    assert_eq!(proxy.cut(Close::Fin), 1);
+    assert_eq!(read_some(&mut a), Ok(Vec::new()), "FIN: end of stream");
+    let mut b = client(&proxy);
+    b.write_all(b"x").unwrap();
+    assert_eq!(read_n(&mut b, 1), b"x");
+    proxy.wait("one live connection", WAITING, |c| c.live == 1);
+    assert_eq!(proxy.cut(Close::Rst), 1);
+    assert_eq!(read_some(&mut b), Err(ErrorKind::ConnectionReset), "RST: a reset");
+    proxy.wait("both cuts counted", WAITING, |c| c.cut == 2 && c.live == 0);
+
+    // stall: bytes are held, not lost; resume lets them through
+    let mut s = client(&proxy);
+    s.write_all(b"1").unwrap();
+    assert_eq!(read_n(&mut s, 1), b"1");
+    assert_eq!(proxy.stall(), 1);
+    s.write_all(b"held").unwrap();
+    s.set_read_timeout(Some(ms(300))).unwrap();
+    let r = read_some(&mut s);
+    assert!(matches!(r, Err(ErrorKind::WouldBlock | ErrorKind::TimedOut)), "stalled: {r:?}");
+    assert_eq!(proxy.resume(), 1);
+    s.set_read_timeout(Some(WAITING)).unwrap();
+    assert_eq!(read_n(&mut s, 4), b"held");
+
+    // delay: both directions, every chunk
+    proxy.delay(ms(100));
+    let t = Instant::now();
+    s.write_all(b"slow").unwrap();
+    assert_eq!(read_n(&mut s, 4), b"slow");
+    assert!(t.elapsed() >= ms(200), "a round trip through 100 ms each way: {:?}", t.elapsed());
+    proxy.pass();
+
+    // truncate: n more bytes downstream, then the end
+    assert_eq!(proxy.truncate(3), 1);
+    s.write_all(b"abcdef").unwrap();
+    assert_eq!(read_n(&mut s, 3), b"abc");
+    assert_eq!(read_some(&mut s), Ok(Vec::new()), "truncated: end of stream");
+
+    // truncate_next: the first head and n bytes of the next connection, then the end
+    proxy.truncate_next(2);
+    let mut h = client(&proxy);
+    h.write_all(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody").unwrap();
+    let mut got = Vec::new();
+    h.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbo");
+
+    // rewrite, same length
+    proxy.rewrite(b"12345", b"54321");
+    let mut w = client(&proxy);
+    w.write_all(b"port 12345!").unwrap();
+    assert_eq!(read_n(&mut w, 11), b"port 54321!");
+    assert_eq!(proxy.counts().rewrites, 1);
+
+    // Dropping the proxy ends its connections and threads.
+    let t = Instant::now();
+    drop(proxy);
+    assert!(t.elapsed() < ms(1000), "the proxy took {:?} to stop", t.elapsed());
+    assert_eq!(read_some(&mut w), Ok(Vec::new()), "closed with the proxy");
+}
+
+#[test]
+fn the_proxy_refuses_in_every_way() {
+    use std::io::ErrorKind;
+    let echo = Echo::start();
+    let proxy = FaultProxy::start(echo.port);
+
+    proxy.refuse(Refuse::Fin);
+    let mut f = client(&proxy);
+    assert_eq!(read_some(&mut f), Ok(Vec::new()), "refused with FIN");
+    proxy.refuse(Refuse::Rst);
+    let mut r = client(&proxy);
+    assert_eq!(read_some(&mut r), Err(ErrorKind::ConnectionReset), "refused with RST");
+    proxy.wait("two refused", WAITING, |c| c.refused == 2 && c.forwarded == 0);
+
+    proxy.refuse(Refuse::Hold);
+    let mut h = client(&proxy);
+    h.write_all(b"anyone?").unwrap();
+    proxy.wait("one held", WAITING, |c| c.held == 1);
+    h.set_read_timeout(Some(ms(300))).unwrap();
+    let got = read_some(&mut h);
+    assert!(matches!(got, Err(ErrorKind::WouldBlock | ErrorKind::TimedOut)), "held: {got:?}");
+
+    proxy.refuse(Refuse::Unlisten);
+    // The listener goes within a few milliseconds; connecting is then refused.
+    let end = Instant::now() + WAITING;
+    loop {
+        match TcpStream::connect(("127.0.0.1", proxy.port())) {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+                break;
+            }
+            Ok(_) => assert!(Instant::now() < end, "the listener never went away"),
+        }
+        std::thread::sleep(ms(5));
+    }
+
+    proxy.pass();
+    h.set_read_timeout(Some(WAITING)).unwrap();
+    // Closed with what the client sent still unread: the kernel resets it.
+    let got = read_some(&mut h);
+    assert_eq!(got, Err(ErrorKind::ConnectionReset), "passing again closes the held connection");
+    // The listener comes back on the same port.
+    let end = Instant::now() + WAITING;
+    let mut p = loop {
+        match TcpStream::connect(("127.0.0.1", proxy.port())) {
+            Ok(s) => break s,
+            Err(e) => assert!(Instant::now() < end, "not listening again: {e}"),
+        }
+        std::thread::sleep(ms(5));
+    };
+    p.set_read_timeout(Some(WAITING)).unwrap();
+    p.write_all(b"back").unwrap();
+    assert_eq!(read_n(&mut p, 4), b"back");
+}

@@ -7,7 +7,7 @@
 //! | call | applies to | effect |
 //! |---|---|---|
 //! | [`FaultProxy::cut`] | live connections | both sockets of each closed at once, with FIN or RST ([`Close`]) on both sides |
-//! | [`FaultProxy::stall`] | live connections | nothing more is forwarded either way; the sockets stay open. Bytes are **held**, not lost: they stay unread in the kernel's buffers (a chunk already read when the stall came is still delivered). [`FaultProxy::resume`] lets them through; [`FaultProxy::cut`] or dropping the proxy ends them |
+//! | [`FaultProxy::stall`] | live connections | nothing more is forwarded either way; the sockets stay open. Bytes are **held**, not lost: they stay unread in the kernel's buffers, or in the proxy when it had read them already (only a write under way when the stall came completes). [`FaultProxy::resume`] lets them through; [`FaultProxy::cut`] or dropping the proxy ends them |
 //! | [`FaultProxy::truncate`] | live connections | `n` more bytes go downstream (towards the client), then the connection is cut with FIN both ways: the client sees its stream end inside whatever it was reading |
 //! | [`FaultProxy::truncate_next`] | the next connection | its first response head (through the blank line) and `n` more bytes go downstream, then the cut (FIN): a bootstrap answer or the first WebSocket frame ends early |
 //! | [`FaultProxy::delay`] | live and new connections | every chunk waits this long before it is written on, in both directions (order kept) |
@@ -68,7 +68,8 @@ pub enum Refuse {
     Unlisten,
     /// Accepted and kept open, but nothing is read, written or forwarded (a server that
     /// accepts and never answers). Closed by [`FaultProxy::pass`], [`FaultProxy::cut`] or
-    /// dropping the proxy.
+    /// dropping the proxy: with FIN, or with RST when the client had sent something (it
+    /// was never read, and Linux resets a socket closed with unread data).
     Hold,
 }
 
@@ -640,11 +641,17 @@ fn pause(shared: &Shared, conn: &Conn, until: Instant) -> bool {
     }
 }
 
-/// Writes all of `buf`, riding out write timeouts while the connection lives.
+/// Writes all of `buf`, riding out write timeouts and stalls while the connection lives.
 fn write_all(shared: &Shared, conn: &Conn, to: &mut TcpStream, mut buf: &[u8]) -> bool {
     while !buf.is_empty() {
-        if matches!(next(shared, conn), Next::Leave) {
-            return false;
+        match next(shared, conn) {
+            Next::Leave => return false,
+            Next::Wait => {
+                let st = shared.lock();
+                let _ = shared.changed.wait_timeout(st, TICK);
+                continue;
+            }
+            Next::Go => {}
         }
         match to.write(buf) {
             Ok(0) => return false,
