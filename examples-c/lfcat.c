@@ -53,6 +53,8 @@ static const char USAGE[] =
     "                         reconnect after a lost connection, backoff between the two\n"
     "      --send TEXT        text message to send once open (repeatable, sent in order)\n"
     "      --cafile FILE      also trust the CA certificates in this PEM file\n"
+    "      --pin FILE         accept exactly the certificate in this PEM file (self-signed\n"
+    "                         gateways), whoever signed it\n"
     "      --insecure         do not verify the server certificate (test rigs only)\n"
     "      --count N          exit 0 after N data events\n"
     "      --timeout S        exit 3 if not done after S seconds (may be fractional)\n"
@@ -390,6 +392,7 @@ enum {
     OPT_TRACK_LENGTH,
     OPT_RECONNECT,
     OPT_PROXY,
+    OPT_PIN,
 };
 
 static const struct option LONG_OPTIONS[] = {
@@ -411,6 +414,7 @@ static const struct option LONG_OPTIONS[] = {
     {"option", required_argument, NULL, 'o'},
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
     {"proxy", required_argument, NULL, OPT_PROXY},
+    {"pin", required_argument, NULL, OPT_PIN},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -527,6 +531,12 @@ static int parse_options(int argc, char **argv, lf_config *cfg, app_t *app, doub
             }
             break;
         }
+        case OPT_PIN:
+            if ((r = lf_config_pin_certificate_file(cfg, optarg)) != LF_RESULT_OK) {
+                report("--pin", r);
+                return EXIT_USAGE;
+            }
+            break;
         case OPT_PROXY:
             if ((r = lf_config_set_proxy(cfg, optarg)) != LF_RESULT_OK) {
                 report("--proxy", r);

@@ -738,6 +738,26 @@ lf_result lf_config_add_ca_file(lf_config *config, const char *path);
 lf_result lf_config_add_ca_pem(lf_config *config, const uint8_t *pem, size_t len);
 
 /**
+ * Pins the server certificate: the first certificate of this PEM file (read now). With
+ * one or more pins, a TLS server must present exactly one of the pinned certificates;
+ * who signed it and which names it carries no longer matter (a gateway's self-signed
+ * certificate, without turning verification off). Applies to every connection of the
+ * session, REST steps included.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+ * `LF_RESULT_TLS_CONFIG` (unreadable file, no certificate in it).
+ */
+lf_result lf_config_pin_certificate_file(lf_config *config, const char *path);
+
+/**
+ * Pins the server certificate given as PEM data in memory (copied); see
+ * `lf_config_pin_certificate_file`.
+ *
+ * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_TLS_CONFIG`.
+ */
+lf_result lf_config_pin_certificate_pem(lf_config *config, const uint8_t *pem, size_t len);
+
+/**
  * Sets the client certificate chain and its PKCS#8 private key, both PEM (copied).
  * Checked when the session is created.
  *

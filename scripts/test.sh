@@ -33,7 +33,7 @@ cargo test --locked
 
 step "C programs under AddressSanitizer and valgrind"
 make asan
-cargo test --locked --test c_programs -- --ignored --test-threads=1
+cargo test --locked --test c_programs --test smartserver -- --ignored --test-threads=1
 
 step "fuzz the parsers (short run: HTTP response, Engine.IO payloads, Socket.IO packets)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

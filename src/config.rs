@@ -212,6 +212,10 @@ pub struct TlsOptions {
     pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
     /// Skip certificate and host name verification (logs a warning on every connect).
     pub insecure: bool,
+    /// Pinned server certificates (DER): when any is set, the server must present one of
+    /// them, whoever signed it and whatever names it carries (a gateway's self-signed
+    /// certificate). Chain and host name checks are replaced by this exact match.
+    pub pinned_der: Vec<Vec<u8>>,
 }
 
 /// Everything a session needs to know. Cloned into the session when it is opened.

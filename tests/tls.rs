@@ -210,3 +210,27 @@ fn client_certificate_is_presented_when_configured() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_pinned_certificate_is_accepted_whoever_signed_it_and_nothing_else_is() {
+    let lp = TestLoop::start();
+    let pin = |pem: &str| livefeed::net::tls::pin_from_pem(pem.as_bytes()).unwrap();
+    // No CA given and the name does not match: only the pin makes this work.
+    let mut cfg = wss("127.0.0.1", wrong_name_server(), "/echo");
+    cfg.tls.pinned_der.push(pin(&pki().wrong_name_cert));
+    let (h, mut ev) = collector();
+    let s = lp.open(cfg, h).unwrap();
+    ev.expect_open();
+    echo_text(&s, &mut ev, "pinned");
+    support::close_cleanly(&s, &mut ev);
+
+    // Another certificate pinned: refused, even though the CA is trusted and the name fits.
+    let mut cfg = wss("localhost", good_server(), "/echo");
+    cfg.tls.extra_ca_pem.push(pki().ca_pem.clone());
+    cfg.tls.pinned_der.push(pin(&pki().wrong_name_cert));
+    let message = expect_failure(&lp, cfg, ErrorCode::TlsCertificate);
+    assert!(message.contains("not the pinned one"), "{message}");
+
+    let garbage = livefeed::net::tls::pin_from_pem(b"not a certificate").unwrap_err();
+    assert_eq!(garbage.code, ErrorCode::TlsConfig);
+}

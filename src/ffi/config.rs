@@ -284,6 +284,48 @@ pub extern "C" fn lf_config_add_ca_pem(
     })
 }
 
+/// Pins the server certificate: the first certificate of this PEM file (read now). With
+/// one or more pins, a TLS server must present exactly one of the pinned certificates;
+/// who signed it and which names it carries no longer matter (a gateway's self-signed
+/// certificate, without turning verification off). Applies to every connection of the
+/// session, REST steps included.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
+/// `LF_RESULT_TLS_CONFIG` (unreadable file, no certificate in it).
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_pin_certificate_file(
+    config: *mut lf_config,
+    path: *const c_char,
+) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        let path = unsafe { str_arg(path, "path") }?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(ErrorCode::TlsConfig, format!("cannot read certificate file {path}: {e}"))
+        })?;
+        c.tls.pinned_der.push(crate::net::tls::pin_from_pem(&pem)?);
+        Ok(())
+    })
+}
+
+/// Pins the server certificate given as PEM data in memory (copied); see
+/// `lf_config_pin_certificate_file`.
+///
+/// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_TLS_CONFIG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lf_config_pin_certificate_pem(
+    config: *mut lf_config,
+    pem: *const u8,
+    len: usize,
+) -> ErrorCode {
+    set(config, |c| {
+        // SAFETY: NULL or `len` readable bytes (caller contract).
+        let pem = unsafe { bytes_arg(pem, len, "pem") }?;
+        c.tls.pinned_der.push(crate::net::tls::pin_from_pem(pem)?);
+        Ok(())
+    })
+}
+
 /// Sets the client certificate chain and its PKCS#8 private key, both PEM (copied).
 /// Checked when the session is created.
 ///

@@ -61,6 +61,8 @@ pub struct Endpoint {
     pub tls: Option<Arc<TlsConnector>>,
     /// The HTTP proxy to tunnel through, if any.
     pub proxy: Option<Proxy>,
+    /// Pinned server certificates (DER); empty for none.
+    pub pins: Vec<Vec<u8>>,
 }
 
 /// Connects one stream. Create a new one for every attempt.
@@ -69,6 +71,7 @@ pub struct Connector {
     port: u16,
     tls: Option<Arc<TlsConnector>>,
     proxy: Option<Proxy>,
+    pins: Vec<Vec<u8>>,
     token: Token,
     timeouts: Timeouts,
     phase: Phase,
@@ -89,7 +92,7 @@ impl Connector {
         reply: dns::Reply,
         now: Instant,
     ) -> Result<Connector> {
-        let Endpoint { host, port, tls, proxy } = endpoint;
+        let Endpoint { host, port, tls, proxy, pins } = endpoint;
         // With a proxy, the proxy's address is looked up; it resolves the target itself.
         let (dial_host, dial_port) = match &proxy {
             Some(p) => (p.host.clone(), p.port),
@@ -100,6 +103,7 @@ impl Connector {
             port,
             tls,
             proxy,
+            pins,
             token,
             timeouts: timeouts.clone(),
             phase: Phase::Resolving,
@@ -356,7 +360,10 @@ impl Connector {
         result: std::result::Result<native_tls::TlsStream<TcpStream>, HandshakeError<TcpStream>>,
     ) -> Result<Progress> {
         match result {
-            Ok(s) => Ok(Progress::Ready(Stream::Tls(Box::new(s)))),
+            Ok(s) => {
+                tls::check_pins(&s, &self.pins, &self.host)?;
+                Ok(Progress::Ready(Stream::Tls(Box::new(s))))
+            }
             Err(HandshakeError::WouldBlock(mid)) => {
                 self.phase = Phase::Tls(Box::new(mid));
                 Ok(Progress::Pending)

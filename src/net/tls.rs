@@ -45,7 +45,9 @@ pub fn connector(opts: &TlsOptions) -> Result<TlsConnector> {
             Identity::from_pkcs8(cert, key).map_err(|e| config_err("bad client identity", e))?;
         b.identity(id);
     }
-    if opts.insecure {
+    // With pins, the handshake accepts any chain and name; `check_pins` then demands
+    // the exact certificate, which is stricter than both.
+    if opts.insecure || !opts.pinned_der.is_empty() {
         b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
     }
     b.build().map_err(|e| config_err("cannot build TLS context", e))
@@ -70,6 +72,39 @@ pub fn check(opts: &TlsOptions) -> Result<()> {
             .map_err(|e| Error::new(ErrorCode::TlsConfig, format!("bad client identity: {e}")))?;
     }
     Ok(())
+}
+
+/// The DER form of the first certificate in `pem`, for pinning.
+pub fn pin_from_pem(pem: &[u8]) -> Result<Vec<u8>> {
+    let block = pem_blocks(pem, "CERTIFICATE")
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::new(ErrorCode::TlsConfig, "no PEM certificate to pin"))?;
+    Certificate::from_pem(&block)
+        .and_then(|c| c.to_der())
+        .map_err(|e| Error::new(ErrorCode::TlsConfig, format!("bad certificate to pin: {e}")))
+}
+
+/// After the handshake: the server's certificate must be one of the pinned ones.
+pub fn check_pins(
+    stream: &native_tls::TlsStream<mio::net::TcpStream>,
+    pins: &[Vec<u8>],
+    host: &str,
+) -> Result<()> {
+    if pins.is_empty() {
+        return Ok(());
+    }
+    let presented =
+        stream.peer_certificate().ok().flatten().and_then(|c| c.to_der().ok()).ok_or_else(
+            || Error::new(ErrorCode::TlsCertificate, "the server sent no certificate"),
+        )?;
+    if pins.contains(&presented) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::TlsCertificate,
+        format!("{host} presented a certificate that is not the pinned one"),
+    ))
 }
 
 /// Splits PEM data into the blocks with the given label (native-tls takes one certificate at a time).

@@ -96,7 +96,8 @@ impl SessionCore {
         if let Some(p) = &proxy {
             log::info!("session {id}: through the proxy {}:{}", p.host, p.port);
         }
-        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy };
+        let pins = self.config.tls.pinned_der.clone();
+        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy, pins };
         let connector = Connector::start(
             endpoint,
             &self.config.timeouts,

@@ -479,6 +479,10 @@ impl SessionCore {
             ReadOutcome::Drained => {}
             ReadOutcome::Budget => self.more_to_read = true,
             ReadOutcome::Closed(code, reason) => {
+                if matches!(end, Some(End::Finish(..))) {
+                    // The driver finished in this very read pass: the close is no drop.
+                    self.ending = true;
+                }
                 if !self.ending {
                     self.driver.on_peer_close(code, &reason)?;
                 }

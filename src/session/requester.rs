@@ -69,6 +69,7 @@ pub struct Requester {
     resolved: ResolvedSink,
     tls: Option<Arc<TlsConnector>>,
     proxy: ProxySetting,
+    pins: Vec<Vec<u8>>,
     /// The session's deadlines.
     pub timeouts: Timeouts,
     /// The session's limits.
@@ -104,6 +105,7 @@ impl Requester {
             resolved: Arc::clone(resolved),
             tls,
             proxy: config.proxy.clone(),
+            pins: config.tls.pinned_der.clone(),
             timeouts: config.timeouts.clone(),
             limits: config.limits.clone(),
             attempts: 0,
@@ -124,7 +126,8 @@ impl Requester {
         let reply = Box::new(move |r| sink(id, attempt, r));
         let tls = if url.scheme.is_tls() { self.tls.clone() } else { None };
         let proxy = self.proxy.proxy_for(url)?;
-        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy };
+        let pins = self.pins.clone();
+        let endpoint = Endpoint { host: url.host.clone(), port: url.port, tls, proxy, pins };
         let connector = Connector::start(
             endpoint,
             &self.timeouts,
