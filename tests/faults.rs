@@ -232,6 +232,10 @@ trait Platform {
     fn fresh_data(&self, rig: &mut Rig);
     /// Makes the server send something now (the truncate step cuts into it).
     fn provoke(&self, rig: &mut Rig);
+    /// Arms `proxy` to cut the first answer of its next connection short.
+    fn truncate_first_answer(&self, proxy: &FaultProxy) {
+        proxy.truncate_next(TRUNCATE_AT);
+    }
     /// The proxy in front of the bootstrap request when it is not the faulted one.
     fn bootstrap_proxy(&self) -> Option<&FaultProxy> {
         None
@@ -247,9 +251,9 @@ struct Rig {
     s: Session,
     feed: Feed,
     /// Connections through the faulted proxy whose first answer was cut short
-    /// ([`Step::TruncateBootstrap`]) before the session opened: they reached the server but
-    /// never opened.
-    cut_short: usize,
+    /// ([`Step::TruncateBootstrap`]) before the session opened (they reached the server
+    /// but never opened): the first line of the request each carried.
+    cut_short: Vec<String>,
     /// Probes sent so far (fresh data tags).
     probes: usize,
     /// Latency the proxy adds per chunk now (the delay step).
@@ -275,7 +279,7 @@ impl Rig {
             proxy,
             s,
             feed,
-            cut_short: 0,
+            cut_short: Vec::new(),
             probes: 0,
             latency: Duration::ZERO,
             lines: Vec::new(),
@@ -454,20 +458,23 @@ impl Rig {
             }
             Step::TruncateBootstrap => {
                 let bp = p.bootstrap_proxy().unwrap_or(&self.proxy);
-                let cuts = bp.counts().cut;
-                bp.truncate_next(TRUNCATE_AT);
+                let before = bp.counts();
+                p.truncate_first_answer(bp);
                 assert!(self.proxy.cut(Close::Fin) >= 1, "{name}: nothing to cut");
                 // No host messages wait for this attempt: a WebSocket is open (and sends
                 // them) as soon as the upgrade is done, before the cut in the first frame.
                 let (_, r1, _) =
                     self.dropped_then(p, "the cut before a truncated bootstrap", WAITING, false);
-                let what = format!("truncated first answer ({TRUNCATE_AT} bytes after the head)");
+                let what = "truncated first answer".to_string();
                 let (d, r, delay) = self.dropped(p, &what, WAITING);
                 let bp = p.bootstrap_proxy().unwrap_or(&self.proxy);
-                bp.wait("the truncation", WAITING, |c| c.cut > cuts);
+                bp.wait("the truncation", WAITING, |c| c.truncated > before.truncated);
                 let opened = (r1..r).any(|i| self.feed.ev.seen[i].is_state(SessionState::Open));
                 if p.bootstrap_proxy().is_none() && !opened {
-                    self.cut_short += 1;
+                    // The first request line of the connection cut short.
+                    let sent = self.proxy.client_bytes(before.forwarded);
+                    let line = String::from_utf8_lossy(&sent).lines().next().unwrap_or("").into();
+                    self.cut_short.push(line);
                 }
                 let e = &self.feed.ev.seen[d];
                 let (code, message) = (e.error, e.message.clone());
@@ -655,7 +662,7 @@ impl Platform for Ws {
 
     fn on_open(&self, rig: &mut Rig) {
         let greeting = Ws::next_text(rig, "the greeting");
-        let connections = rig.opens() + rig.cut_short;
+        let connections = rig.opens() + rig.cut_short.len();
         assert_eq!(greeting, format!("conn:{connections}"), "one server connection per attempt");
         let queued = std::mem::take(&mut *self.queued.lock().unwrap());
         for q in queued {
@@ -881,7 +888,7 @@ impl Platform for TheThings {
         let conns = st["connections"].as_array().unwrap();
         assert_eq!(conns.len(), rig.opens(), "{}: one /v2 connection per open: {st}", rig.name);
         // The login whose answer was cut short counts too.
-        let logins = rig.opens() + rig.cut_short;
+        let logins = rig.opens() + rig.cut_short.len();
         assert_eq!(st["logins"], logins, "{}: one login per attempt: {st}", rig.name);
         for c in conns {
             let counts = (&c["authenticates"], &c["authOk"], &c["subscribes"]);
@@ -971,7 +978,7 @@ impl Platform for Atmosphere {
 
     fn check_once(&self, rig: &Rig) {
         let t = atmosphere_totals(&self.peer);
-        let connections = rig.opens() + rig.cut_short;
+        let connections = rig.opens() + rig.cut_short.len();
         assert_eq!(t["connections"], connections, "{}: {t}", rig.name);
         assert_eq!(t["handshakes_sent"], 1, "{}: the tracking id is reused: {t}", rig.name);
     }
@@ -1075,7 +1082,7 @@ impl Platform for Navixy {
     fn check_once(&self, rig: &Rig) {
         let t = atmosphere_totals(&self.peer);
         // The connection whose first answer was cut short had subscribed too.
-        let connections = rig.opens() + rig.cut_short;
+        let connections = rig.opens() + rig.cut_short.len();
         assert_eq!(t["subscribes"], connections, "{}: one subscribe per connection: {t}", rig.name);
         assert_eq!(t["subscribe_errors"], 0, "{}: {t}", rig.name);
         assert_eq!(t["auth_ok"], 1, "{}: the session hash is kept: {t}", rig.name);
@@ -1300,6 +1307,106 @@ fn igtimi_survives_every_fault() {
 }
 
 // ---------------------------------------------------------------------------------------
+// SmartServer: tests/peers/smartserver_fixture.py. REST login (the cmsSID cookie), the
+// subscription PUT, then the general-purpose WebSocket, all on one port behind the proxy;
+// the fixture's control port stays direct. The subscription is the PUT: one per connection
+// that opened (and one more for a connection whose PUT answer was cut short).
+
+const SS_USER: &str = "gateway";
+const SS_PASSWORD: &str = "secret-pw-7f3a";
+const SS_TEMP: &str = "17q4bn7/lon/2.1/Joystick/0/nvoValue";
+
+struct SmartServer {
+    peer: Peer,
+    ctl: u16,
+}
+
+impl SmartServer {
+    fn new() -> SmartServer {
+        let args = ["--user", SS_USER, "--password", SS_PASSWORD];
+        let peer = Peer::spawn("smartserver_fixture.py", &args, &[]);
+        let line = peer.next_line(support::WAIT);
+        let ctl = line
+            .strip_prefix("ctl ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("smartserver fixture: bad second line {line:?}"));
+        SmartServer { peer, ctl }
+    }
+
+    fn update(&self, value: Value) -> Value {
+        let body = json!({"updates": [[SS_TEMP, value]]}).to_string();
+        let (status, answer) = http(self.ctl, "POST", "/_ctl/update", &body);
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+}
+
+impl Platform for SmartServer {
+    fn name(&self) -> String {
+        "smartserver".into()
+    }
+
+    fn upstream(&self) -> u16 {
+        self.peer.port
+    }
+
+    fn config(&self, proxy: &FaultProxy) -> SessionConfig {
+        let mut c = SessionConfig::new(proxy.http_url("/"));
+        c.protocol = Protocol::SmartServer;
+        for (k, v) in [("user", SS_USER), ("password", SS_PASSWORD), ("subscribe", SS_TEMP)] {
+            c.options.push((k.into(), v.into()));
+        }
+        c.timeouts.ping_interval = PING_INTERVAL;
+        c.timeouts.pong_timeout = PONG_TIMEOUT;
+        c
+    }
+
+    fn liveness(&self) -> Duration {
+        PING_INTERVAL + PONG_TIMEOUT
+    }
+
+    fn fresh_data(&self, rig: &mut Rig) {
+        let name = rig.name.clone();
+        rig.probes += 1;
+        let n = rig.probes;
+        let sent = self.update(json!(n));
+        assert!(sent["sent"].as_u64() >= Some(1), "{name}: {sent}");
+        let (_, e) = rig.feed.wait(&format!("{name}: update {n}"), WAITING, |e| {
+            (e.kind == EventKind::Event && e.topic == SS_TEMP) || is_drop(e)
+        });
+        assert_eq!(e.kind, EventKind::Event, "{name}: {e:?}");
+        let v: Value = serde_json::from_slice(&e.payload).unwrap();
+        assert_eq!(v["value"], n, "{name}: this update, not an older one: {v}");
+    }
+
+    fn provoke(&self, _rig: &mut Rig) {
+        self.update(json!("x".repeat(300)));
+    }
+
+    fn truncate_first_answer(&self, proxy: &FaultProxy) {
+        // The next request is the subscription PUT (the cookie is kept), and its answer, a
+        // 204, has no body: cut inside the status line.
+        proxy.truncate_next_at(20);
+    }
+
+    fn check_once(&self, rig: &Rig) {
+        let (_, st) = http(self.ctl, "GET", "/_ctl/stats", "");
+        let puts = st["puts"].as_array().unwrap();
+        assert!(puts.iter().all(|p| p["status"] == 204 && p["body"] == json!([SS_TEMP])), "{st}");
+        let cut_puts = rig.cut_short.iter().filter(|l| l.starts_with("PUT ")).count();
+        let name = &rig.name;
+        assert_eq!(puts.len(), rig.opens() + cut_puts, "{name}: one PUT per connection: {st}");
+        assert_eq!(st["ws_opens"], rig.opens(), "{name}: one socket per open: {st}");
+        assert_eq!(st["login_failures"], 0, "{name}: {st}");
+    }
+}
+
+#[test]
+fn smartserver_survives_every_fault() {
+    run(&SmartServer::new(), &EVERY_FAULT);
+}
+
+// ---------------------------------------------------------------------------------------
 // The proxy itself: every fault does what the module documentation says, against a plain
 // TCP echo server.
 
@@ -1513,4 +1620,95 @@ fn the_proxy_refuses_in_every_way() {
     p.set_read_timeout(Some(WAITING)).unwrap();
     p.write_all(b"back").unwrap();
     assert_eq!(read_n(&mut p, 4), b"back");
+}
+
+// ---------------------------------------------------------------------------------------
+// lfcat (the C program, under AddressSanitizer) through the proxy: a cut, and it keeps
+// printing.
+
+/// Kills the child when dropped (a failing test leaves nothing behind).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs `make asan`"]
+fn lfcat_keeps_printing_events_after_a_cut() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let lfcat = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("build/asan/lfcat");
+    assert!(lfcat.exists(), "{} is missing: run `make asan` first", lfcat.display());
+    let things = TheThings::new();
+    let proxy = FaultProxy::start(things.peer.port);
+    const COUNT: usize = 30;
+    let mut child = Child(
+        Command::new(&lfcat)
+            .args(["-p", "thethings", "--user", "user@example.com", "--password", "secret"])
+            .args(["--subscribe", TEMPERATURE, "--reconnect", "50,200"])
+            .args(["--count", &COUNT.to_string(), "--timeout", "20"])
+            .arg(proxy.http_url("/"))
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stderr = child.0.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let value = |line: &str| -> u64 {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert_eq!(v["topic"], TEMPERATURE, "{line}");
+        v["data"][0]["value"].as_u64().unwrap_or_else(|| panic!("no value in {line}"))
+    };
+    let mut values = Vec::new();
+    for _ in 0..5 {
+        values.push(value(&lines.recv_timeout(WAITING).expect("lfcat prints the feed")));
+    }
+    proxy.wait_settled(SETTLED, WAITING);
+    assert!(proxy.cut(Close::Rst) >= 1);
+    let cut_at = values.len();
+    while values.len() < COUNT {
+        let line = lines.recv_timeout(CONNECT + WAITING).unwrap_or_else(|e| {
+            panic!("lfcat stopped printing after {} lines ({e}); {values:?}", values.len())
+        });
+        values.push(value(&line));
+    }
+    let end = Instant::now() + WAITING;
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < end, "lfcat did not exit after {COUNT} events");
+        std::thread::sleep(ms(20));
+    };
+    let stderr = errors.join().unwrap();
+    assert!(status.success(), "lfcat: {status:?}\n{stderr}");
+    assert!(stderr.contains("lfcat: reconnecting:"), "the reconnect is reported:\n{stderr}");
+    // Values count from 1 per subscription: after the cut they start again.
+    let restart = values[cut_at..].iter().position(|&v| v == 1);
+    assert!(restart.is_some(), "a second subscription after the cut: {values:?}");
+    assert!(restart.unwrap() + cut_at + 1 < COUNT, "and values after it: {values:?}");
+    let (_, st) = http(things.peer.port, "GET", "/stats", "");
+    assert_eq!(st["logins"], 2, "{st}");
+    let subscribes: Vec<_> =
+        st["connections"].as_array().unwrap().iter().map(|c| c["subscribes"].clone()).collect();
+    assert_eq!(subscribes, [json!(1), json!(1)], "subscribed once per connection: {st}");
 }

@@ -9,7 +9,7 @@
 //! | [`FaultProxy::cut`] | live connections | both sockets of each closed at once, with FIN or RST ([`Close`]) on both sides |
 //! | [`FaultProxy::stall`] | live connections | nothing more is forwarded either way; the sockets stay open. Bytes are **held**, not lost: they stay unread in the kernel's buffers, or in the proxy when it had read them already (only a write under way when the stall came completes). [`FaultProxy::resume`] lets them through; [`FaultProxy::cut`] or dropping the proxy ends them |
 //! | [`FaultProxy::truncate`] | live connections | `n` more bytes go downstream (towards the client), then the connection is cut with FIN both ways: the client sees its stream end inside whatever it was reading |
-//! | [`FaultProxy::truncate_next`] | the next connection | its first response head (through the blank line) and `n` more bytes go downstream, then the cut (FIN): a bootstrap answer or the first WebSocket frame ends early |
+//! | [`FaultProxy::truncate_next`] | the next connection | its first response head (through the blank line) and `n` more bytes go downstream, then the cut (FIN): a bootstrap answer or the first WebSocket frame ends early ([`FaultProxy::truncate_next_at`]: the first `n` bytes, head or not) |
 //! | [`FaultProxy::delay`] | live and new connections | every chunk waits this long before it is written on, in both directions (order kept) |
 //! | [`FaultProxy::refuse`] | new connections | accepted and closed at once (FIN or RST); or accepted and held, never answered ([`Refuse::Hold`]); or the listener is closed so that connecting is refused by the kernel (ECONNREFUSED) |
 //! | [`FaultProxy::pass`] | new connections | undoes `refuse` and `delay` (the listener comes back on the same port; held connections are closed) |
@@ -92,6 +92,9 @@ pub struct Counts {
     /// Connections closed by [`FaultProxy::cut`], [`FaultProxy::truncate`] or
     /// [`FaultProxy::truncate_next`].
     pub cut: usize,
+    /// Connections ended by [`FaultProxy::truncate`] or [`FaultProxy::truncate_next`] once
+    /// their bytes were through (also counted in `cut`).
+    pub truncated: usize,
     /// Replacements made by [`FaultProxy::rewrite`].
     pub rewrites: usize,
 }
@@ -313,6 +316,12 @@ impl FaultProxy {
 
     /// Applies `fault` to every live connection, including those still in the listener's
     /// backlog or being set up: a client that connected before the fault gets it.
+    /// The next connection forwarded sends its first `n` bytes downstream, then is cut
+    /// (FIN): for an answer without a body, a cut inside its head.
+    pub fn truncate_next_at(&self, n: usize) {
+        self.lock().next_fault = Some(Fault::Truncate(n));
+    }
+
     fn fault_all(&self, fault: Fault) -> usize {
         let before = {
             let mut st = self.lock();
@@ -742,6 +751,7 @@ fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, do
         if end_after {
             *conn.fault.lock().unwrap_or_else(|e| e.into_inner()) = Fault::Cut(Close::Fin);
             cut_now(conn, Close::Fin);
+            shared.lock().counts.truncated += 1;
             shared.changed.notify_all();
             break false;
         }
