@@ -265,7 +265,13 @@ struct Rig {
 
 impl Rig {
     fn start(p: &dyn Platform) -> Rig {
+        Rig::start_with(p, |_| {})
+    }
+
+    /// [`Rig::start`], with `prepare` run on the proxy before the session opens.
+    fn start_with(p: &dyn Platform, prepare: impl FnOnce(&FaultProxy)) -> Rig {
         let proxy = FaultProxy::start(p.upstream());
+        prepare(&proxy);
         let mut cfg = p.config(&proxy);
         cfg.proxy = ProxySetting::Direct;
         cfg.reconnect = Reconnect::with_delays(MIN_DELAY, MAX_DELAY);
@@ -825,6 +831,51 @@ fn socketio_4_upgrading_from_long_polling_survives_every_fault() {
     run(&SocketIo::new(4, "upgrade"), &EVERY_FAULT);
 }
 
+/// The session's log lines about moving from long-polling to a WebSocket.
+fn upgrade_log(session: &Session) -> Vec<String> {
+    let prefix = format!("session {}: ", session.id());
+    support::logged(|r| {
+        r.message.starts_with(&prefix)
+            && (r.message.contains("upgraded from long-polling")
+                || r.message.contains("staying on long-polling"))
+    })
+    .into_iter()
+    .map(|r| r.message)
+    .collect()
+}
+
+#[test]
+fn socketio_4_stays_on_long_polling_when_a_middlebox_resets_websockets() {
+    // A proxy in the path resets WebSocket upgrades and lets plain HTTP through: the
+    // session opens on long-polling, its upgrade probe fails, and it carries on there,
+    // through faults, without a reconnect loop; once WebSockets pass again, the next
+    // connection upgrades.
+    support::capture_logs();
+    let p = SocketIo::new(4, "upgrade");
+    let mut rig = Rig::start_with(&p, |proxy| proxy.block_websockets(true));
+    let mark = rig.feed.ev.seen.len();
+    let until = Instant::now() + p.liveness() * 2;
+    while Instant::now() < until {
+        p.fresh_data(&mut rig);
+    }
+    let trouble: Vec<_> = rig.feed.ev.seen[mark..]
+        .iter()
+        .filter(|e| is_drop(e) || e.is_state(SessionState::Reconnecting))
+        .collect();
+    assert!(trouble.is_empty(), "a blocked upgrade is not a failure: {trouble:?}");
+    let log = upgrade_log(&rig.s);
+    assert!(
+        log.len() == 1 && log[0].contains("staying on long-polling"),
+        "the upgrade was tried and given up: {log:?}"
+    );
+    rig.step(&p, Step::Cut(Close::Fin));
+    rig.proxy.block_websockets(false);
+    rig.step(&p, Step::Cut(Close::Rst));
+    let log = upgrade_log(&rig.s);
+    assert!(log.last().is_some_and(|l| l.contains("upgraded")), "upgraded at last: {log:?}");
+    println!("{}: {}", rig.name, rig.lines.join("; "));
+}
+
 // ---------------------------------------------------------------------------------------
 // thethings.io: tests/peers/socketio/thethings.js (socket.io 2). Each connection logs in over
 // REST (through the proxy too), joins /v2, authenticates, subscribes; values stream every
@@ -927,6 +978,35 @@ fn atmosphere_fixture(extra: &[&str]) -> Peer {
 
 fn atmosphere_totals(peer: &Peer) -> Value {
     peer.control("/_control/stats", &json!({}))["totals"].clone()
+}
+
+#[test]
+#[ignore = "BUG: Atmosphere: a first WebSocket upgrade reset by a middlebox (no HTTP status) is \
+            retried as a WebSocket forever; no fallback to long-polling (PROTOCOLS.md 5.7)"]
+fn atmosphere_falls_back_to_long_polling_when_a_middlebox_resets_the_first_websocket() {
+    // PROTOCOLS.md §5.7: "If the very first WebSocket attempt fails, atmosphere.js falls back
+    // to fallbackTransport". The library falls back only when the upgrade is answered with
+    // a non-101 status (docs/atmosphere.md); when the network kills the upgrade request
+    // after the TCP connect (a reset, as proxies without WebSocket support do), it retries
+    // the WebSocket with the backoff, forever, although the server answers long-polling
+    // through the same path.
+    let peer = atmosphere_fixture(&[]);
+    let proxy = FaultProxy::start(peer.port);
+    proxy.block_websockets(true);
+    let lp = TestLoop::start();
+    let (h, mut feed) = stamped();
+    let mut c = SessionConfig::new(proxy.http_url("/v2/event/subscription"));
+    c.protocol = Protocol::Atmosphere;
+    c.proxy = ProxySetting::Direct;
+    c.reconnect = Reconnect::with_delays(MIN_DELAY, MAX_DELAY);
+    let _s = lp.open(c, h).unwrap();
+    feed.wait("Open on long-polling", WAITING, |e| e.is_state(SessionState::Open));
+    let sent = peer.control("/_control/push", &json!({"message": "through"}));
+    assert_eq!(sent["sent_to"].as_array().map(Vec::len), Some(1), "{sent}");
+    let (_, m) = feed.wait("the message", WAITING, |e| e.kind == EventKind::Message);
+    assert_eq!(m.text(), "through");
+    let t = atmosphere_totals(&peer);
+    assert_eq!(t["longpoll_connections"], 1, "{t}");
 }
 
 /// Raw Atmosphere: the host's own messages; the tracking id is reused on every reconnect
@@ -1560,6 +1640,16 @@ fn the_proxy_forwards_cuts_stalls_delays_and_truncates() {
     w.write_all(b"port 12345!").unwrap();
     assert_eq!(read_n(&mut w, 11), b"port 54321!");
     assert_eq!(proxy.counts().rewrites, 1);
+
+    // block_websockets: an upgrade request is reset, plain HTTP passes
+    proxy.block_websockets(true);
+    let mut u = client(&proxy);
+    u.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n").unwrap();
+    assert_eq!(read_some(&mut u), Err(ErrorKind::ConnectionReset), "upgrade reset");
+    let mut g = client(&proxy);
+    g.write_all(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_n(&mut g, 9), b"GET /plai", "plain HTTP forwarded");
+    proxy.block_websockets(false);
 
     // Dropping the proxy ends its connections and threads.
     let t = Instant::now();

@@ -12,6 +12,7 @@
 //! | [`FaultProxy::truncate_next`] | the next connection | its first response head (through the blank line) and `n` more bytes go downstream, then the cut (FIN): a bootstrap answer or the first WebSocket frame ends early ([`FaultProxy::truncate_next_at`]: the first `n` bytes, head or not) |
 //! | [`FaultProxy::delay`] | live and new connections | every chunk waits this long before it is written on, in both directions (order kept) |
 //! | [`FaultProxy::refuse`] | new connections | accepted and closed at once (FIN or RST); or accepted and held, never answered ([`Refuse::Hold`]); or the listener is closed so that connecting is refused by the kernel (ECONNREFUSED) |
+//! | [`FaultProxy::block_websockets`] | requests | a WebSocket upgrade request is reset instead of forwarded (plain HTTP passes) |
 //! | [`FaultProxy::pass`] | new connections | undoes `refuse` and `delay` (the listener comes back on the same port; held connections are closed) |
 //!
 //! Stalled connections are not new connections: a client that gives up on a stalled
@@ -128,6 +129,7 @@ struct State {
     refuse: Option<Refuse>,
     delay: Duration,
     rewrite: Option<(Vec<u8>, Vec<u8>)>,
+    block_websockets: bool,
     counts: Counts,
     conns: Vec<Arc<Conn>>,
     /// Connections accepted and held ([`Refuse::Hold`]).
@@ -183,6 +185,7 @@ impl FaultProxy {
                 refuse: None,
                 delay: Duration::ZERO,
                 rewrite: None,
+                block_websockets: false,
                 counts: Counts::default(),
                 conns: Vec::new(),
                 held: Vec::new(),
@@ -316,6 +319,13 @@ impl FaultProxy {
 
     /// Applies `fault` to every live connection, including those still in the listener's
     /// backlog or being set up: a client that connected before the fault gets it.
+    /// With `on`, a WebSocket upgrade request is answered by a reset (RST) instead of being
+    /// forwarded, as by a middlebox that does not let WebSockets through; other requests
+    /// pass.
+    pub fn block_websockets(&self, on: bool) {
+        self.lock().block_websockets = on;
+    }
+
     /// The next connection forwarded sends its first `n` bytes downstream, then is cut
     /// (FIN): for an answer without a body, a cut inside its head.
     pub fn truncate_next_at(&self, n: usize) {
@@ -613,6 +623,19 @@ fn admit(shared: &Arc<Shared>, client: TcpStream, epoch: u64) {
     shared.changed.notify_all();
 }
 
+/// Whether `chunk` starts a WebSocket upgrade request.
+fn is_upgrade(chunk: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(chunk).to_ascii_lowercase();
+    text.starts_with("get ") && text.contains("\r\nupgrade: websocket")
+}
+
+/// Cuts a connection from one of its own pumps.
+fn st_cut(shared: &Shared, conn: &Conn, how: Close) {
+    *conn.fault.lock().unwrap_or_else(|e| e.into_inner()) = Fault::Cut(how);
+    cut_now(conn, how);
+    shared.changed.notify_all();
+}
+
 /// What a pump does next.
 enum Next {
     Go,
@@ -696,15 +719,20 @@ fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, do
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break false,
         };
-        let (delay, rewrite) = {
+        let (delay, rewrite, block) = {
             let mut st = shared.lock();
             if !downstream {
                 let rec = &mut st.records[conn.index];
                 let room = RECORD_CAP.saturating_sub(rec.len());
                 rec.extend_from_slice(&buf[..n.min(room)]);
             }
-            (st.delay, if downstream { st.rewrite.clone() } else { None })
+            let block = !downstream && st.block_websockets && is_upgrade(&buf[..n]);
+            (st.delay, if downstream { st.rewrite.clone() } else { None }, block)
         };
+        if block {
+            st_cut(shared, conn, Close::Rst);
+            break false;
+        }
         if !delay.is_zero() && !pause(shared, conn, Instant::now() + delay) {
             break false;
         }
