@@ -66,6 +66,9 @@ const WATCHDOG_MS: u64 = 400;
 /// accepts and never answers ([`Refuse::Hold`]) costs this long per attempt.
 const HANDSHAKE: Duration = ms(1000);
 
+/// How long the session waits for the server's answer to its close.
+const CLOSE: Duration = ms(500);
+
 /// Latency added per chunk by the delay step: well below every liveness bound here.
 const LATENCY: Duration = ms(60);
 
@@ -276,6 +279,7 @@ impl Rig {
         cfg.proxy = ProxySetting::Direct;
         cfg.reconnect = Reconnect::with_delays(MIN_DELAY, MAX_DELAY);
         cfg.timeouts.handshake = HANDSHAKE;
+        cfg.timeouts.close = CLOSE;
         let lp = TestLoop::start();
         let (h, feed) = stamped();
         let started = Instant::now();
@@ -402,6 +406,32 @@ impl Rig {
         p.fresh_data(self);
         p.check_once(self);
         took
+    }
+
+    /// The host closes the session while the network is stalled: whatever the protocol
+    /// says on its way out (a close frame, an unsubscribe, a close request) cannot get
+    /// through, and the session must still end within its close deadline, for good.
+    fn close_while_stalled(&mut self) {
+        let name = self.name.clone();
+        self.proxy.wait_settled(SETTLED, WAITING);
+        assert!(self.proxy.stall() >= 1, "{name}: nothing to stall");
+        let mark = self.feed.ev.seen.len();
+        let t0 = Instant::now();
+        self.s.close(1000, "done").unwrap();
+        let (c, _) = self
+            .feed
+            .wait(&format!("{name}: Closed"), CLOSE + SLACK, |e| e.is_state(SessionState::Closed));
+        let took = self.feed.at(c) - t0;
+        let after: Vec<_> = self.feed.ev.seen[mark..]
+            .iter()
+            .filter(|e| {
+                e.is_state(SessionState::Reconnecting) || e.is_state(SessionState::Connecting)
+            })
+            .collect();
+        assert!(after.is_empty(), "{name}: a host close is for good: {after:?}");
+        let quiet = self.feed.ev.quiet_for(ms(100));
+        assert!(quiet, "{name}: events after Closed:{}", self.feed.history_since(mark));
+        self.lines.push(format!("host close while stalled: closed after {took:?}"));
     }
 
     fn step(&mut self, p: &dyn Platform, step: Step) {
@@ -602,6 +632,7 @@ fn run(p: &dyn Platform, steps: &[Step]) {
         rig.step(p, step);
     }
     p.check_once(&rig);
+    rig.close_while_stalled();
     let mut report = format!("{}: {} opens in {:?}", rig.name, rig.opens(), started.elapsed());
     for l in &rig.lines {
         report.push_str("\n    ");
