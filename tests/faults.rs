@@ -1,20 +1,36 @@
 //! Staying connected through network faults: a fault-injecting TCP proxy
 //! (tests/support/fault_proxy.rs) sits between a session and a real or fixture server of
-//! every protocol the library speaks, and breaks the connection in each way a network does:
+//! every protocol the library speaks (WebSocket, Socket.IO 4 and 2 over WebSocket,
+//! long-polling and upgrade, thethings.io, Atmosphere, Navixy over WebSocket and
+//! long-polling, deCONZ, Igtimi, SmartServer), and breaks the connection in each way a
+//! network does:
 //!
 //! - cut with FIN, cut with RST (a NAT or load balancer dropping the flow, a server crash);
 //! - truncate: a few more bytes, then the end, inside whatever the client was reading;
+//! - a truncated first answer: the next connection's bootstrap reply (login, config, server
+//!   list, subscription PUT) or first WebSocket frame ends early;
 //! - stall: the connection stays open but nothing flows (a half-open connection); the
 //!   session must notice through its liveness check (WebSocket ping/pong, the Engine.IO
-//!   heartbeat, the Atmosphere watchdog), not through TCP, within the configured bound;
-//! - refuse: new connections are reset or refused for a while (a server restarting);
-//! - delay: latency on every chunk, below the liveness bounds: no false alarm.
+//!   heartbeat, the Atmosphere watchdog, Igtimi's heartbeat watchdog), not through TCP,
+//!   within the configured bound;
+//! - refuse: new connections are reset, refused by the kernel, or accepted and never
+//!   answered (the session's own deadlines must end those) for a while;
+//! - delay: latency on every chunk, below the liveness bounds: no false alarm;
+//! - at the end, the host closes while the network is stalled: closed within the close
+//!   deadline, for good.
 //!
 //! After each fault the session must reconnect within the backoff bound (the delay it
 //! announced, plus the time to connect), make its subscription exactly once per connection
 //! (checked on the server: fixture counters, or the client's own frames as the proxy saw
 //! them), and keep receiving data. Each protocol runs the whole sequence on one session; the
-//! timings of every step are printed (`--nocapture`).
+//! timings of every step are printed (`--nocapture`). Where the session learns the
+//! WebSocket's port from a bootstrap answer (deCONZ config, Igtimi server list), a second
+//! proxy on the REST leg rewrites that port into the faulted proxy's, so the faults hit the
+//! long-lived connection; the truncated first answer hits the REST leg there.
+//!
+//! Also: a middlebox that resets WebSocket upgrades (Socket.IO stays on long-polling,
+//! Atmosphere should fall back), the proxy's own behaviour against a TCP echo server, and
+//! lfcat under ASan through a cut (ignored: needs `make asan`).
 //!
 //! Timing bounds are generous where a busy two-core machine needs it (`CONNECT`, `SLACK`);
 //! nothing sleeps to synchronise: every wait is for an event, a proxy counter or a fixture
