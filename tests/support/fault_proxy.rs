@@ -238,8 +238,8 @@ impl FaultProxy {
     }
 
     /// New connections are forwarded again, without delay; live ones lose their delay too;
-    /// held connections are closed (FIN). (Stalled connections stay stalled: see
-    /// [`FaultProxy::resume`].)
+    /// held connections are closed (see [`Refuse::Hold`]). (Stalled connections stay
+    /// stalled: see [`FaultProxy::resume`].)
     pub fn pass(&self) {
         let mut st = self.lock();
         st.refuse = None;
@@ -317,8 +317,6 @@ impl FaultProxy {
         self.lock().next_fault = Some(Fault::TruncateAfterHead(n));
     }
 
-    /// Applies `fault` to every live connection, including those still in the listener's
-    /// backlog or being set up: a client that connected before the fault gets it.
     /// With `on`, a WebSocket upgrade request is answered by a reset (RST) instead of being
     /// forwarded, as by a middlebox that does not let WebSockets through; other requests
     /// pass.
@@ -332,6 +330,8 @@ impl FaultProxy {
         self.lock().next_fault = Some(Fault::Truncate(n));
     }
 
+    /// Applies `fault` to every live connection, including those still in the listener's
+    /// backlog or being set up: a client that connected before the fault gets it.
     fn fault_all(&self, fault: Fault) -> usize {
         let before = {
             let mut st = self.lock();
@@ -777,10 +777,8 @@ fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, do
             break false;
         }
         if end_after {
-            *conn.fault.lock().unwrap_or_else(|e| e.into_inner()) = Fault::Cut(Close::Fin);
-            cut_now(conn, Close::Fin);
             shared.lock().counts.truncated += 1;
-            shared.changed.notify_all();
+            st_cut(shared, conn, Close::Fin);
             break false;
         }
     };
@@ -789,7 +787,7 @@ fn pump(shared: &Shared, conn: &Conn, mut from: TcpStream, mut to: TcpStream, do
         // Cut by a fault: counted once, by the last pump out.
     } else if half_close && !shared.stopping() {
         let _ = to.shutdown(Shutdown::Write);
-    } else if !matches!(fault, Fault::Cut(Close::Rst)) {
+    } else {
         let _ = conn.client.shutdown(Shutdown::Both);
         let _ = conn.upstream.shutdown(Shutdown::Both);
     }
