@@ -31,9 +31,13 @@ echo "ok: $(nm -D --defined-only target/release/liblivefeed.so | awk '$2 == "T"'
 step "Rust unit and integration tests (real peers on loopback)"
 cargo test --locked
 
+step "a build without TLS and platforms: same API, 'not built in' answers"
+cargo clippy --locked --no-default-features --lib -- -D warnings
+cargo test --locked --no-default-features --test features
+
 step "C programs under AddressSanitizer and valgrind"
 make asan
-cargo test --locked --test c_programs --test smartserver -- --ignored --test-threads=1
+cargo test --locked --test c_programs --test smartserver --test soak -- --ignored --test-threads=1
 
 step "fuzz the parsers (short run: HTTP response, Engine.IO payloads, Socket.IO packets)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

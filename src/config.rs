@@ -102,6 +102,11 @@ impl Default for Timeouts {
     }
 }
 
+/// The largest frame or message limit honoured: tungstenite reserves a frame's announced
+/// length before its payload arrives, so a larger limit would let a bare frame header
+/// make it ask for more memory than exists (an abort, not an error).
+pub const MAX_MESSAGE_LIMIT: usize = 1 << 30;
+
 /// Size limits. Every buffer the library keeps is bounded by one of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -299,3 +299,22 @@ fn a_refused_poll_is_an_http_status_error() {
     );
     assert!(evs.iter().all(|e| !e.is_state(SessionState::Open)), "{evs:?}");
 }
+
+#[test]
+fn a_namespace_that_never_answers_is_a_timeout_after_the_handshake_deadline() {
+    for version in ["4", "2"] {
+        let peer = server(&["--version", version]);
+        let lp = TestLoop::start();
+        let (h, mut ev) = collector();
+        let mut cfg = config(&peer, "/hang", "auto");
+        cfg.timeouts.handshake = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let _s = lp.open(cfg, h).unwrap();
+        let evs = ev.until_closed_within(Duration::from_secs(5));
+        let e = evs.iter().find(|e| e.kind == EventKind::Error).expect("an error");
+        assert_eq!(e.error, Some(ErrorCode::Timeout), "v{version}: {}", e.message);
+        assert!(e.message.contains("handshake or login answer"), "{}", e.message);
+        assert!(!evs.iter().any(|e| e.is_state(SessionState::Open)), "v{version}: {evs:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "v{version}");
+    }
+}

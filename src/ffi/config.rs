@@ -27,7 +27,8 @@ pub enum lf_timeout {
     Connect = 1,
     /// TLS handshake (default 10 s).
     Tls = 2,
-    /// HTTP exchange or WebSocket upgrade (default 10 s).
+    /// HTTP exchange or WebSocket upgrade; then again, once connected, the protocol's own
+    /// handshake and login or subscription answer until the feed is open (default 10 s).
     Handshake = 3,
     /// Close handshake (default 5 s).
     Close = 4,
@@ -386,7 +387,9 @@ pub extern "C" fn lf_config_set_timeout(config: *mut lf_config, which: u32, ms: 
     })
 }
 
-/// Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0 allowed).
+/// Sets a size limit (`which`: an `lf_limit` value). Sizes must be at least 1 (redirects: 0
+/// allowed); frame and message limits at most 1 GiB (a peer's frame header announces its
+/// length, and memory for it is reserved before the payload arrives).
 ///
 /// Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_PARAMETER`.
 #[unsafe(no_mangle)]
@@ -409,6 +412,10 @@ pub extern "C" fn lf_config_set_limit(
         };
         if value == 0 && which != lf_limit::Redirects {
             return Err(invalid("a size limit must be at least 1"));
+        }
+        let framing = matches!(which, lf_limit::MaxFrame | lf_limit::MaxMessage);
+        if framing && value > crate::config::MAX_MESSAGE_LIMIT {
+            return Err(invalid("frame and message limits are at most 1 GiB"));
         }
         *slot = value;
         Ok(())

@@ -7,12 +7,11 @@
 use super::dns::{self, Resolver};
 use super::proxy::{self, Proxy};
 use super::stream::Stream;
-use super::tls;
+use super::tls::{Handshake, HandshakeStep, TlsConnector};
 use crate::config::Timeouts;
 use crate::error::{Error, ErrorCode, Result};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use native_tls::{HandshakeError, MidHandshakeTlsStream, TlsConnector};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +46,7 @@ enum Phase {
         written: usize,
         answer: Vec<u8>,
     },
-    Tls(Box<MidHandshakeTlsStream<TcpStream>>),
+    Tls(Box<Handshake>),
     Done,
 }
 
@@ -270,7 +269,10 @@ impl Connector {
             Phase::Tunnel { sock, request, written, answer } => {
                 self.tunnel_step(sock, request, written, answer, now)
             }
-            Phase::Tls(mid) => self.tls_step(mid.handshake()),
+            Phase::Tls(mid) => {
+                let step = mid.resume(&self.pins, &self.host)?;
+                self.tls_step(step)
+            }
             other => {
                 self.phase = other;
                 Ok(Progress::Pending)
@@ -352,23 +354,17 @@ impl Connector {
             return Ok(Progress::Ready(Stream::Plain(sock)));
         };
         self.deadline = now + self.timeouts.tls;
-        self.tls_step(connector.connect(&self.host, sock))
+        let step = Handshake::start(&connector, &self.host, sock, &self.pins)?;
+        self.tls_step(step)
     }
 
-    fn tls_step(
-        &mut self,
-        result: std::result::Result<native_tls::TlsStream<TcpStream>, HandshakeError<TcpStream>>,
-    ) -> Result<Progress> {
-        match result {
-            Ok(s) => {
-                tls::check_pins(&s, &self.pins, &self.host)?;
-                Ok(Progress::Ready(Stream::Tls(Box::new(s))))
-            }
-            Err(HandshakeError::WouldBlock(mid)) => {
-                self.phase = Phase::Tls(Box::new(mid));
+    fn tls_step(&mut self, step: HandshakeStep) -> Result<Progress> {
+        match step {
+            HandshakeStep::Done(s) => Ok(Progress::Ready(Stream::Tls(s))),
+            HandshakeStep::Pending(mid) => {
+                self.phase = Phase::Tls(mid);
                 Ok(Progress::Pending)
             }
-            Err(HandshakeError::Failure(e)) => Err(tls::handshake_error(&e)),
         }
     }
 
@@ -379,7 +375,7 @@ impl Connector {
                 let _ = registry.deregister(&mut sock);
             }
             Phase::Tls(mut mid) => {
-                let _ = registry.deregister(mid.get_mut());
+                let _ = registry.deregister(mid.tcp_mut());
             }
             _ => {}
         }

@@ -5,6 +5,7 @@ pub mod connector;
 pub mod dns;
 pub mod proxy;
 pub mod stream;
+#[cfg_attr(not(feature = "tls"), path = "tls_off.rs")]
 pub mod tls;
 
 pub use connector::{Connector, Endpoint, Progress};

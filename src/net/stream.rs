@@ -8,7 +8,7 @@ pub enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP (boxed: the TLS state is large and most loops hold many streams).
-    Tls(Box<native_tls::TlsStream<TcpStream>>),
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {

@@ -1,8 +1,65 @@
-//! TLS client settings for native-tls, and classification of its failures.
+//! TLS client settings for native-tls, the non-blocking handshake, and classification of
+//! its failures. (Builds without the `tls` feature use `tls_off.rs` instead.)
 
 use crate::config::TlsOptions;
 use crate::error::{Error, ErrorCode, Result};
-use native_tls::{Certificate, Identity, TlsConnector};
+use mio::net::TcpStream;
+use native_tls::{Certificate, HandshakeError, Identity, MidHandshakeTlsStream};
+
+pub use native_tls::TlsConnector;
+
+/// An established TLS stream.
+pub type TlsStream = native_tls::TlsStream<TcpStream>;
+
+/// A TLS handshake waiting for the socket.
+pub struct Handshake(MidHandshakeTlsStream<TcpStream>);
+
+/// Where a handshake stands.
+pub enum HandshakeStep {
+    /// Done: the stream (pins already checked).
+    Done(Box<TlsStream>),
+    /// Waiting for readiness.
+    Pending(Box<Handshake>),
+}
+
+fn step(
+    result: std::result::Result<TlsStream, HandshakeError<TcpStream>>,
+    pins: &[Vec<u8>],
+    host: &str,
+) -> Result<HandshakeStep> {
+    match result {
+        Ok(s) => {
+            check_pins(&s, pins, host)?;
+            Ok(HandshakeStep::Done(Box::new(s)))
+        }
+        Err(HandshakeError::WouldBlock(mid)) => {
+            Ok(HandshakeStep::Pending(Box::new(Handshake(mid))))
+        }
+        Err(HandshakeError::Failure(e)) => Err(handshake_error(&e)),
+    }
+}
+
+impl Handshake {
+    /// Starts the handshake for `host` over `sock`.
+    pub fn start(
+        connector: &TlsConnector,
+        host: &str,
+        sock: TcpStream,
+        pins: &[Vec<u8>],
+    ) -> Result<HandshakeStep> {
+        step(connector.connect(host, sock), pins, host)
+    }
+
+    /// Goes on after readiness.
+    pub fn resume(self, pins: &[Vec<u8>], host: &str) -> Result<HandshakeStep> {
+        step(self.0.handshake(), pins, host)
+    }
+
+    /// The socket underneath.
+    pub fn tcp_mut(&mut self) -> &mut TcpStream {
+        self.0.get_mut()
+    }
+}
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -86,11 +143,7 @@ pub fn pin_from_pem(pem: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// After the handshake: the server's certificate must be one of the pinned ones.
-pub fn check_pins(
-    stream: &native_tls::TlsStream<mio::net::TcpStream>,
-    pins: &[Vec<u8>],
-    host: &str,
-) -> Result<()> {
+fn check_pins(stream: &TlsStream, pins: &[Vec<u8>], host: &str) -> Result<()> {
     if pins.is_empty() {
         return Ok(());
     }
@@ -124,7 +177,7 @@ fn pem_blocks(pem: &[u8], label: &str) -> Vec<Vec<u8>> {
 }
 
 /// Maps a handshake failure to a code: certificate problems apart from the rest.
-pub fn handshake_error(e: &native_tls::Error) -> Error {
+fn handshake_error(e: &native_tls::Error) -> Error {
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
     let cert = ["certificate", "verify failed", "hostname mismatch", "self signed", "self-signed"];

@@ -8,7 +8,6 @@
 use super::requester::{Requester, Slot, expect_ok};
 use crate::atmosphere::Handshake;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::Request;
 use crate::url::Url;
 use crate::ws::link::{Answers, Incoming, ReadOutcome};
 use std::collections::VecDeque;
@@ -82,22 +81,8 @@ impl AtmospherePoller {
         Ok(p)
     }
 
-    fn request(&self, url: &Url, body: Option<&str>) -> Request {
-        let cookie = self.http.jar.header_for(url);
-        let mut r = Request::get(url.clone()).header("Accept", "*/*");
-        if !cookie.is_empty() {
-            r = r.header("Cookie", &cookie);
-        }
-        if let Some(body) = body {
-            r.method = "POST".into();
-            r.body = body.as_bytes().to_vec();
-            r = r.header("Content-Type", "text/plain;charset=UTF-8");
-        }
-        r.header("Connection", "close")
-    }
-
     fn open(&mut self, body: Option<&str>, now: Instant) -> Result<Slot> {
-        let request = self.request(&self.get_url, body);
+        let request = self.http.request(self.get_url.clone(), body.map(|b| b.as_bytes().to_vec()));
         self.http.open(request, now)
     }
 
@@ -108,13 +93,7 @@ impl AtmospherePoller {
         result: io::Result<Vec<SocketAddr>>,
         now: Instant,
     ) -> Result<()> {
-        let mut result = Some(result);
-        for slot in [&mut self.get, &mut self.post] {
-            if self.http.on_resolved(slot, attempt, &mut result, now)? {
-                break;
-            }
-        }
-        Ok(())
+        self.http.on_resolved_any([&mut self.get, &mut self.post], attempt, result, now)
     }
 
     /// Reads what a GET brought and hands it to `on_message`; keeps one GET going and
@@ -171,7 +150,7 @@ impl AtmospherePoller {
             self.post = self.open(Some(&text), now)?;
         } else if self.closing {
             self.close_sent = true;
-            let request = self.request(&self.close_url, None);
+            let request = self.http.request(self.close_url.clone(), None);
             self.post = self.http.open(request, now)?;
         }
         Ok(())

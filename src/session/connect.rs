@@ -9,11 +9,11 @@ use super::transport::Transport;
 use super::{Ctx, Phase, SessionCore};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{Exchange, Request, Response, ResponseParser};
+use crate::net::tls::TlsConnector;
 use crate::net::{Connector, Endpoint, Progress, Stream};
 use crate::url::{Scheme, Url};
 use crate::ws::handshake;
 use crate::ws::link::Link;
-use native_tls::TlsConnector;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +46,7 @@ impl SessionCore {
                 let http = self.requester(ctx, &url)?;
                 let poller = Poller::start(http, &self.config, url, upgrade, ctx.now)?;
                 self.phase = Phase::Open(Transport::Polling(Box::new(poller)));
+                self.transport_up(ctx.now);
                 self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
             }
             Step::AtmospherePolling(url, close_url) => {
@@ -53,6 +54,7 @@ impl SessionCore {
                 let http = self.requester(ctx, &url)?;
                 let poller = AtmospherePoller::start(http, url, close_url, ctx.now)?;
                 self.phase = Phase::Open(Transport::AtmospherePolling(Box::new(poller)));
+                self.transport_up(ctx.now);
                 self.with_io(ctx, 0, |driver, io| driver.on_open("", io))
             }
             Step::Finish => {
@@ -188,6 +190,7 @@ impl SessionCore {
                 let link =
                     Link::new(stream, exchange.take_leftover(), &self.config.limits, ctx.now);
                 self.phase = Phase::Open(Transport::Ws(link));
+                self.transport_up(ctx.now);
                 log::info!("session {}: WebSocket open", self.shared.id);
                 self.with_io(ctx, 0, |driver, io| {
                     driver.on_open(protocol.as_deref().unwrap_or(""), io)

@@ -20,6 +20,7 @@ use crate::config::{Overflow, Protocol, SessionConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, EventKind, SessionState};
 use crate::http::{CookieJar, Exchange};
+use crate::net::tls::TlsConnector;
 use crate::net::{Connector, Resolver, Stream};
 use crate::url::Url;
 use crate::ws::link::{Incoming, ReadOutcome};
@@ -27,7 +28,6 @@ use command::{Budgeted, Command, Outbound};
 use connect::Target;
 use driver::{Driver, End, Frame, Io, WebSocketDriver};
 use mio::{Registry, Token};
-use native_tls::TlsConnector;
 use shared::SessionShared;
 use std::collections::VecDeque;
 use std::io;
@@ -107,6 +107,9 @@ pub struct SessionCore {
     opened_at: Option<Instant>,
     /// Jitter source.
     rng: backoff::Jitter,
+    /// While the transport is up but the protocol has not reported the feed open (its
+    /// handshake, login or subscription answer): when that must have happened.
+    open_by: Option<Instant>,
 }
 
 /// The driver for a configuration's protocol.
@@ -114,16 +117,26 @@ pub fn driver_for(config: &SessionConfig) -> Result<Box<dyn Driver>> {
     match config.protocol {
         Protocol::WebSocket => Ok(Box::new(WebSocketDriver)),
         Protocol::SocketIo => Ok(Box::new(crate::socketio::SocketIoDriver::new(config)?)),
+        #[cfg(feature = "thethings")]
         Protocol::TheThings => {
             Ok(Box::new(crate::vendors::thethings::TheThingsDriver::new(config)?))
         }
+        #[cfg(feature = "igtimi")]
         Protocol::Igtimi => Ok(Box::new(crate::vendors::igtimi::IgtimiDriver::new(config)?)),
+        #[cfg(feature = "deconz")]
         Protocol::Deconz => Ok(Box::new(crate::vendors::deconz::DeconzDriver::new(config)?)),
+        #[cfg(feature = "smartserver")]
         Protocol::SmartServer => {
             Ok(Box::new(crate::vendors::smartserver::SmartServerDriver::new(config)?))
         }
+        #[cfg(feature = "navixy")]
         Protocol::Navixy => Ok(Box::new(crate::vendors::navixy::NavixyDriver::new(config)?)),
         Protocol::Atmosphere => Ok(Box::new(crate::atmosphere::AtmosphereDriver::new(config)?)),
+        #[allow(unreachable_patterns)] // every platform built in
+        other => Err(Error::new(
+            ErrorCode::NotSupported,
+            format!("protocol `{}` is not built in (cargo feature)", other.name()),
+        )),
     }
 }
 
@@ -263,6 +276,7 @@ impl SessionCore {
             retries: 0,
             opened_at: None,
             rng: backoff::Jitter::seeded(shared_id),
+            open_by: None,
         }
     }
 
@@ -368,10 +382,18 @@ impl SessionCore {
         }
     }
 
+    /// The transport is up; the protocol now has `timeouts.handshake` to open the feed.
+    fn transport_up(&mut self, now: Instant) {
+        if self.shared.state() != SessionState::Open {
+            self.open_by = Some(now + self.config.timeouts.handshake);
+        }
+    }
+
     /// The driver reports the feed open: tell the host, then send what waited.
     fn opened(&mut self, ctx: &mut Ctx<'_>, detail: &str) -> Result<()> {
         log::info!("session {}: open", self.shared.id);
         self.opened_at = Some(ctx.now);
+        self.open_by = None;
         self.shared.transition(SessionState::Open, detail);
         while let Some(b) = self.pending.pop_front() {
             self.shared.leave_outbox(b.in_outbox);
@@ -464,6 +486,7 @@ impl SessionCore {
         })?;
         if became_open {
             self.opened_at = Some(now);
+            self.open_by = None;
         }
         if let Some(rtt) = link.take_rtt() {
             self.shared.counters.rtt(rtt);
@@ -596,6 +619,13 @@ impl SessionCore {
                 ErrorCode::Timeout,
                 format!("the HTTP response took longer than {:?}", self.config.timeouts.handshake),
             )),
+            Phase::Open(_) if self.open_by.is_some_and(|d| now >= d) => Err(Error::new(
+                ErrorCode::Timeout,
+                format!(
+                    "the protocol's handshake or login answer did not come within {:?}",
+                    self.config.timeouts.handshake
+                ),
+            )),
             Phase::Open(link) => {
                 let ping = link.keepalive(&self.config.timeouts, now, keepalive);
                 match ping {
@@ -668,10 +698,7 @@ impl SessionCore {
             Phase::Open(link) => {
                 let ping = link
                     .keepalive_deadline(&self.config.timeouts, self.driver.websocket_keepalive());
-                match (ping, self.driver.deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                [ping, self.driver.deadline(), self.open_by].into_iter().flatten().min()
             }
             Phase::Waiting { until } => Some(*until),
             Phase::Idle | Phase::Closed => None,

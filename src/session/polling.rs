@@ -105,20 +105,7 @@ impl Poller {
             url.target.push_str("&sid=");
             url.target.push_str(sid);
         }
-        let cookie = self.http.jar.header_for(&url);
-        let mut r = Request::get(url).header("Accept", "*/*");
-        for (n, v) in &self.config.headers {
-            r = r.header(n, v);
-        }
-        if !cookie.is_empty() {
-            r = r.header("Cookie", &cookie);
-        }
-        if let Some(body) = body {
-            r.method = "POST".into();
-            r.body = body.into_bytes();
-            r = r.header("Content-Type", "text/plain;charset=UTF-8");
-        }
-        r.header("Connection", "close")
+        self.http.request(url, body.map(String::into_bytes))
     }
 
     fn open_slot(&mut self, body: Option<String>, now: Instant) -> Result<Slot> {
@@ -141,13 +128,7 @@ impl Poller {
                 return Ok(());
             }
         }
-        let mut result = Some(result);
-        for slot in [&mut self.get, &mut self.post] {
-            if self.http.on_resolved(slot, attempt, &mut result, now)? {
-                break;
-            }
-        }
-        Ok(())
+        self.http.on_resolved_any([&mut self.get, &mut self.post], attempt, result, now)
     }
 
     /// Reads what the GET brought, hands each packet to `on_message` as a frame, sends

@@ -7,10 +7,10 @@ use super::ResolvedSink;
 use crate::config::{Limits, SessionConfig, Timeouts};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::{CookieJar, Exchange, Request, Response, ResponseParser};
+use crate::net::tls::TlsConnector;
 use crate::net::{Connector, Endpoint, Progress, ProxySetting, Resolver, Stream};
 use crate::url::Url;
 use mio::{Registry, Token};
-use native_tls::TlsConnector;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,6 +77,8 @@ pub struct Requester {
     attempts: u64,
     /// Cookies the server set on earlier answers, and the configured ones.
     pub jar: CookieJar,
+    /// The host's extra request headers.
+    headers: Vec<(String, String)>,
 }
 
 impl Requester {
@@ -110,7 +112,44 @@ impl Requester {
             limits: config.limits.clone(),
             attempts: 0,
             jar,
+            headers: config.headers.clone(),
         })
+    }
+
+    /// A GET (or, with a body, a POST of text) to `url` with the host's headers and the
+    /// cookies for it, on a connection of its own.
+    pub fn request(&self, url: Url, body: Option<Vec<u8>>) -> Request {
+        let cookie = self.jar.header_for(&url);
+        let mut r = Request::get(url).header("Accept", "*/*");
+        for (n, v) in &self.headers {
+            r = r.header(n, v);
+        }
+        if !cookie.is_empty() {
+            r = r.header("Cookie", &cookie);
+        }
+        if let Some(body) = body {
+            r.method = "POST".into();
+            r.body = body;
+            r = r.header("Content-Type", "text/plain;charset=UTF-8");
+        }
+        r.header("Connection", "close")
+    }
+
+    /// Gives a resolver answer to whichever of `slots` it belongs to.
+    pub fn on_resolved_any(
+        &self,
+        slots: [&mut Slot; 2],
+        attempt: u64,
+        result: io::Result<Vec<SocketAddr>>,
+        now: Instant,
+    ) -> Result<()> {
+        let mut result = Some(result);
+        for slot in slots {
+            if self.on_resolved(slot, attempt, &mut result, now)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Where the sockets are registered.

@@ -1,9 +1,9 @@
 //! An open WebSocket: tungstenite's codec over our stream, with send accounting and keepalive.
 
-use crate::config::{Limits, Timeouts};
+use crate::config::{Limits, MAX_MESSAGE_LIMIT, Timeouts};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::Stream;
-use std::io;
+use std::io::{self, Read, Write};
 use std::time::Instant;
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -56,8 +56,8 @@ pub fn codec_config(limits: &Limits) -> WebSocketConfig {
         .max_write_buffer_size(
             limits.max_send_buffer.saturating_mul(2).saturating_add(limits.max_message),
         )
-        .max_message_size(Some(limits.max_message))
-        .max_frame_size(Some(limits.max_frame))
+        .max_message_size(Some(limits.max_message.min(MAX_MESSAGE_LIMIT)))
+        .max_frame_size(Some(limits.max_frame.min(MAX_MESSAGE_LIMIT)))
 }
 
 /// Maps a tungstenite error to ours; `None` for "would block".
@@ -77,7 +77,11 @@ pub fn map_error(e: tungstenite::Error) -> Option<Error> {
             Error::new(ErrorCode::WsProtocol, format!("WebSocket protocol error: {p}"))
         }
         T::Utf8(m) => {
-            Error::new(ErrorCode::WsInvalidUtf8, format!("invalid UTF-8 in a text message: {m}"))
+            // tungstenite does not say which: a text message, or a close frame's reason.
+            Error::new(
+                ErrorCode::WsInvalidUtf8,
+                format!("invalid UTF-8 in a text message or a close reason: {m}"),
+            )
         }
         T::Capacity(c) => Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {c}")),
         T::WriteBufferFull(_) => Error::new(ErrorCode::Backpressure, "write buffer full"),
@@ -92,6 +96,42 @@ fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
         ErrorCode::WsInvalidUtf8 => Some(CloseCode::Invalid),
         ErrorCode::WsTooLarge => Some(CloseCode::Size),
         _ => None,
+    }
+}
+
+/// Bytes one read pass may take from the socket. Frames that never complete a message
+/// (endless fragments) or control frames (a ping flood) would otherwise keep the loop
+/// thread in one pass for as long as the peer keeps sending.
+const READ_PASS_BYTES: usize = 256 << 10;
+
+/// The socket as tungstenite reads it during one pass: "would block" once the pass's
+/// bytes are used up (and says so, so the session comes back for the rest).
+struct Metered<'a> {
+    stream: &'a mut Stream,
+    left: usize,
+    exhausted: bool,
+}
+
+impl Read for Metered<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            self.exhausted = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.left);
+        let got = self.stream.read(&mut buf[..n])?;
+        self.left -= got;
+        Ok(got)
+    }
+}
+
+impl Write for Metered<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -130,13 +170,24 @@ impl Link {
     ) -> Result<ReadOutcome> {
         let mut delivered = 0;
         let mut got_any = false;
+        let mut left = READ_PASS_BYTES;
         let outcome = loop {
             if delivered >= budget {
                 break Ok(ReadOutcome::Budget);
             }
-            match self.ctx.read(&mut self.stream) {
+            let mut metered = Metered { stream: &mut self.stream, left, exhausted: false };
+            let read = self.ctx.read(&mut metered);
+            left = metered.left;
+            if metered.exhausted && matches!(&read, Err(tungstenite::Error::Io(_))) {
+                // Bytes alone do not prove the peer alive: only frames that parse do, so
+                // a flood of fragments that never ends a message still meets the keepalive.
+                break Ok(ReadOutcome::Budget);
+            }
+            match read {
                 Ok(msg) => {
                     got_any = true;
+                    // Control frames count too: a ping flood gets no more turns than data.
+                    delivered += usize::from(!matches!(msg, Message::Text(_) | Message::Binary(_)));
                     match msg {
                         Message::Text(t) => {
                             delivered += 1;

@@ -109,6 +109,9 @@ function handlers(socket) {
   socket.on('disconnect', (reason) => log(`disconnect ns=${ns} id=${socket.id} reason=${reason}`));
 }
 
+// '/hang' never answers a CONNECT: its middleware never calls next().
+io.of('/hang').use(() => log('holding a connect to /hang'));
+
 for (const name of ['/', '/chat', '/private']) {
   const nsp = io.of(name);
   if (name === '/private') {
