@@ -6,6 +6,7 @@
 //! what it saw, so a failing test says why.
 
 #![allow(dead_code)] // each test binary uses a different subset
+pub mod fault_proxy;
 
 pub mod programs;
 
