@@ -245,6 +245,9 @@ impl Engine {
         deliver: &mut dyn FnMut(&str),
     ) -> Result<bool> {
         self.last_rx = now;
+        if frame.is_empty() {
+            return Ok(false); // an empty long-polling answer: the server is alive, no data
+        }
         if self.awaiting_handshake {
             return self.on_handshake_frame(frame, now, deliver).map(|()| true);
         }

@@ -117,10 +117,9 @@ impl AtmospherePoller {
                 self.close_url = with_tracking_id(&self.close_url, &uuid);
                 self.tracking_id = Some(uuid);
             }
-            if !body.is_empty() {
-                for (m, budget) in on_message(Incoming::Text(body))? {
-                    self.write(m, budget)?;
-                }
+            // Empty answers too: an answered poll proves the server alive (the watchdog).
+            for (m, budget) in on_message(Incoming::Text(body))? {
+                self.write(m, budget)?;
             }
             if !self.closing {
                 self.get = self.open(None, now)?;
