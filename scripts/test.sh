@@ -37,7 +37,7 @@ cargo test --locked --no-default-features --test features
 
 step "C programs under AddressSanitizer and valgrind"
 make asan
-cargo test --locked --test c_programs --test smartserver --test soak -- --ignored --test-threads=1
+cargo test --locked --test c_programs --test smartserver --test soak --test faults -- --ignored --test-threads=1
 
 step "fuzz the parsers (short run: HTTP response, Engine.IO payloads, Socket.IO packets)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
