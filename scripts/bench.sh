@@ -17,8 +17,8 @@
 #
 # Every figure is the median of several runs (the clients take turns inside each round);
 # the min..max spread follows the table. Knobs (environment):
-#   BENCH_RUNS=5              rounds for the throughput, latency and Socket.IO rows
-#   BENCH_MESSAGES=1000000    150-byte messages per throughput run (also Atmosphere)
+#   BENCH_RUNS=7              rounds for the throughput, latency and Socket.IO rows
+#   BENCH_MESSAGES=2000000    150-byte messages per throughput run (also Atmosphere)
 #   BENCH_LARGE=200           1 MiB messages per run
 #   BENCH_ECHO=20000          timed echo round trips per run (after 1000 untimed ones)
 #   BENCH_SESSIONS=1000       idle sessions for the connect-time and memory rows
@@ -36,8 +36,8 @@ CARGO=${CARGO:-cargo}
 CC=${CC:-cc}
 NODE=${NODE:-node}
 NPM=${NPM:-npm}
-RUNS=${BENCH_RUNS:-5}
-MESSAGES=${BENCH_MESSAGES:-1000000}
+RUNS=${BENCH_RUNS:-7}
+MESSAGES=${BENCH_MESSAGES:-2000000}
 LARGE=${BENCH_LARGE:-200}
 ECHO=${BENCH_ECHO:-20000}
 SESSIONS=${BENCH_SESSIONS:-1000}
