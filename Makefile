@@ -2,7 +2,7 @@
 #   make        library (static + shared), header (regenerated when src/ffi changes), C programs into build/
 #   make demo   live events from the bundled sensor simulator through the C API
 #   make test   everything CI runs (installs what it needs first)
-#   make bench  throughput and memory figures
+#   make bench  livefeed beside libwebsockets, tungstenite and node: one table (docs/performance.md)
 #   make fuzz   every fuzz target for FUZZ_EACH seconds (default 60)
 
 CARGO   ?= cargo

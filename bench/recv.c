@@ -4,9 +4,19 @@
  *   recv throughput URL N [READ_BUFFER]
  *       one session; counts N messages (touching every payload) and times the first
  *       message to the N-th with CLOCK_MONOTONIC
+ *       (for 1 MiB messages as well: the payload rate is the MB/s figure)
+ *   recv atmosphere URL N
+ *       the same with LF_PROTOCOL_ATMOSPHERE (examples/flood_server.rs --atmosphere: the
+ *       handshake frame, then one message per frame)
+ *   recv echo URL N [WARMUP]
+ *       sends a 150-byte JSON text message (lf_session_send_text), waits for its echo (the
+ *       LF_KIND_MESSAGE callback), N times after WARMUP (default 1000) untimed round trips;
+ *       percentiles of the round-trip time, timed from the send call to the callback
  *   recv memory URL SESSIONS [READ_BUFFER]
- *       opens SESSIONS sessions on one loop, waits until all are open, and reports the
- *       VmRSS growth per idle session
+ *       opens SESSIONS sessions on one loop (after one warm-up session), waits until all are
+ *       open, and reports the time that took (TCP connect + WebSocket handshake of all of
+ *       them) and the VmRSS growth per idle session. Raises RLIMIT_NOFILE to its hard limit
+ *       first (one descriptor per session).
  *
  * READ_BUFFER, if given, sets LF_LIMIT_READ_BUFFER (bytes); otherwise the default applies.
  *
@@ -25,17 +35,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* Upper bounds for every phase, so a broken server cannot hang the benchmark. */
 #define THROUGHPUT_DEADLINE_S 60.0
-#define OPEN_DEADLINE_S 30.0
+#define OPEN_DEADLINE_S 60.0
 
 #define BENCH_NAME "recv"
 #include "common.h"
 
 /* LF_LIMIT_READ_BUFFER to set, 0 for the library default. */
 static size_t read_buffer = 0;
+/* The session protocol. */
+static lf_protocol protocol = LF_PROTOCOL_WEB_SOCKET;
 
 static lf_config *make_config(const char *url) {
     lf_config *cfg = NULL;
@@ -49,6 +62,14 @@ static lf_config *make_config(const char *url) {
         fail_call("lf_config_set_url", r);
         lf_config_free(cfg);
         return NULL;
+    }
+    if (protocol != LF_PROTOCOL_WEB_SOCKET) {
+        r = lf_config_set_protocol(cfg, protocol);
+        if (r != LF_RESULT_OK) {
+            fail_call("lf_config_set_protocol", r);
+            lf_config_free(cfg);
+            return NULL;
+        }
     }
     if (read_buffer > 0) {
         r = lf_config_set_limit(cfg, LF_LIMIT_READ_BUFFER, read_buffer);
@@ -165,6 +186,116 @@ static int run_throughput(const char *url, uint64_t n) {
     return 0;
 }
 
+/* ---- echo latency ---------------------------------------------------------------------- */
+
+/* The 150-byte JSON text of the echo test (the same as the other clients send). */
+static const char ECHO_MESSAGE[] =
+    "{\"sensor\":\"greenhouse-07\",\"seq\":0,\"temperature\":21.50,\"humidity\":55.5,"
+    "\"pressure\":1013.25,\"ts\":1732400000000,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}";
+#define ECHO_LEN (sizeof ECHO_MESSAGE - 1)
+
+typedef struct {
+    lf_loop *lp;
+    lf_session *session;
+    uint64_t warmup, target, rounds;
+    double t_sent;
+    double *rtts; /* microseconds */
+    int done;
+    int failed;
+} echo_state;
+
+static void echo_send(echo_state *s) {
+    s->t_sent = now_s();
+    lf_result r = lf_session_send_text(s->session, ECHO_MESSAGE, ECHO_LEN);
+    if (r != LF_RESULT_OK) {
+        fail_call("lf_session_send_text", r);
+        s->failed = 1;
+        lf_loop_stop(s->lp);
+    }
+}
+
+static void echo_cb(void *userdata, const lf_event *ev) {
+    echo_state *s = userdata;
+    switch (lf_event_kind(ev)) {
+    case LF_KIND_STATE:
+        if (lf_event_state(ev) == LF_STATE_OPEN) {
+            echo_send(s);
+        }
+        break;
+    case LF_KIND_MESSAGE: {
+        double t = now_s();
+        if (lf_event_text(ev).len != ECHO_LEN) {
+            break;
+        }
+        if (s->rounds >= s->warmup) {
+            s->rtts[s->rounds - s->warmup] = (t - s->t_sent) * 1e6;
+        }
+        s->rounds++;
+        if (s->rounds == s->warmup + s->target) {
+            s->done = 1;
+            lf_loop_stop(s->lp);
+        } else {
+            echo_send(s);
+        }
+        break;
+    }
+    case LF_KIND_ERROR:
+    case LF_KIND_CLOSE:
+        if (!s->done && !s->failed) {
+            report_end(ev);
+            s->failed = 1;
+            lf_loop_stop(s->lp);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_echo(const char *url, uint64_t n, uint64_t warmup) {
+    echo_state s;
+    memset(&s, 0, sizeof s);
+    s.target = n;
+    s.warmup = warmup;
+    s.rtts = calloc(n, sizeof *s.rtts);
+    if (s.rtts == NULL) {
+        fprintf(stderr, "recv: out of memory\n");
+        return 1;
+    }
+    CHECK(lf_loop_new(&s.lp));
+    lf_config *cfg = make_config(url);
+    if (cfg == NULL) {
+        return 1;
+    }
+    CHECK(lf_session_new(s.lp, cfg, echo_cb, &s, NULL, &s.session));
+    lf_config_free(cfg);
+    if (run_until(s.lp, &s.done, &s.failed, THROUGHPUT_DEADLINE_S) != 0) {
+        return 1;
+    }
+    lf_session_free(s.session);
+    lf_loop_free(s.lp);
+    if (!s.done) {
+        fprintf(stderr, "recv: %" PRIu64 " of %" PRIu64 " round trips\n", s.rounds, n + warmup);
+        return 1;
+    }
+    qsort(s.rtts, n, sizeof *s.rtts, cmp_double);
+    double sum = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        sum += s.rtts[k];
+    }
+#define PCT(p) s.rtts[(n * (p) / 100) < n ? (n * (p) / 100) : n - 1]
+    printf("mode=echo roundtrips=%" PRIu64 " p50_us=%.1f p90_us=%.1f p99_us=%.1f mean_us=%.1f "
+           "max_us=%.1f\n",
+           n, PCT(50), PCT(90), PCT(99), sum / (double)n, s.rtts[n - 1]);
+    free(s.rtts);
+    return 0;
+}
+
 /* ---- memory --------------------------------------------------------------------------- */
 
 typedef struct {
@@ -185,23 +316,27 @@ static void memory_cb(void *userdata, const lf_event *ev) {
     }
 }
 
-/* Resident set size of this process in KiB, from /proc/self/status; -1 if unknown. */
-static long vm_rss_kib(void) {
+/* A numeric field of /proc/self/status ("VmRSS", "Threads"); -1 if unknown. */
+static long proc_status(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
     if (f == NULL) {
         return -1;
     }
     char line[256];
-    long kib = -1;
+    size_t klen = strlen(key);
+    long v = -1;
     while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            v = strtol(line + klen + 1, NULL, 10);
             break;
         }
     }
     fclose(f);
-    return kib;
+    return v;
 }
+
+/* Resident set size of this process in KiB; -1 if unknown. */
+static long vm_rss_kib(void) { return proc_status("VmRSS"); }
 
 /* Drives the loop until `want` sessions are open, one failed, or the deadline passed. */
 static int await_open(lf_loop *lp, const memory_state *s, size_t want) {
@@ -221,6 +356,14 @@ static int await_open(lf_loop *lp, const memory_state *s, size_t want) {
 }
 
 static int run_memory(const char *url, size_t n) {
+    /* One descriptor per session. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            perror("recv: setrlimit");
+        }
+    }
     lf_loop *lp = NULL;
     memory_state s = {0, 0};
     CHECK(lf_loop_new(&lp));
@@ -249,6 +392,7 @@ static int run_memory(const char *url, size_t n) {
     }
     double open_secs = now_s() - t0;
     long after = vm_rss_kib();
+    long threads = proc_status("Threads");
     lf_config_free(cfg);
 
     for (size_t i = 0; i <= n; i++) {
@@ -261,14 +405,16 @@ static int run_memory(const char *url, size_t n) {
         fprintf(stderr, "recv: cannot read VmRSS from /proc/self/status\n");
         return 1;
     }
-    printf("mode=memory sessions=%zu open_seconds=%.3f rss_before_kib=%ld rss_after_kib=%ld "
-           "kib_per_session=%.2f\n",
-           n, open_secs, before, after, (double)(after - before) / (double)n);
+    printf("mode=memory sessions=%zu open=%zu open_seconds=%.3f rss_before_kib=%ld "
+           "rss_after_kib=%ld kib_per_session=%.2f threads=%ld\n",
+           n, s.opened - 1, open_secs, before, after, (double)(after - before) / (double)n, threads);
     return 0;
 }
 
 static int usage(void) {
     fprintf(stderr, "usage: recv throughput URL N [READ_BUFFER]\n"
+                    "       recv atmosphere URL N\n"
+                    "       recv echo URL N [WARMUP]\n"
                     "       recv memory URL SESSIONS [READ_BUFFER]\n");
     return 2;
 }
@@ -288,6 +434,15 @@ int main(int argc, char **argv) {
             return usage();
         }
         read_buffer = (size_t)rb;
+    }
+    if (strcmp(argv[1], "echo") == 0) {
+        uint64_t warmup = argc == 5 ? (uint64_t)read_buffer : 1000;
+        read_buffer = 0;
+        return run_echo(argv[2], (uint64_t)n, warmup);
+    }
+    if (strcmp(argv[1], "atmosphere") == 0 && argc == 4 && n >= 2) {
+        protocol = LF_PROTOCOL_ATMOSPHERE;
+        return run_throughput(argv[2], (uint64_t)n);
     }
     if (strcmp(argv[1], "throughput") == 0) {
         return run_throughput(argv[2], (uint64_t)n);
