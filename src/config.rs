@@ -135,7 +135,7 @@ impl Default for Limits {
             max_http_head: 64 << 10,
             max_http_body: 8 << 20,
             max_redirects: 5,
-            read_buffer: 8 << 10,
+            read_buffer: 2 << 10,
         }
     }
 }

@@ -122,6 +122,9 @@ pub struct Event<'a> {
     topic: &'a str,
     event_type: &'a str,
     payload: &'a [u8],
+    /// The payload as text, when it is known to be UTF-8 already (a WebSocket text
+    /// message was validated on receipt): `text()` need not check it again.
+    text: Option<&'a str>,
     error: Option<&'a Error>,
     close_code: u16,
     namespace: &'a str,
@@ -138,6 +141,7 @@ impl<'a> Event<'a> {
             topic: "",
             event_type: "",
             payload,
+            text: None,
             error: None,
             close_code: 0,
             namespace: "",
@@ -160,6 +164,13 @@ impl<'a> Event<'a> {
     pub(crate) fn with_attachments(mut self, attachments: &'a [Vec<u8>]) -> Self {
         self.attachments = attachments;
         self
+    }
+
+    /// An event whose payload is text already known to be UTF-8.
+    pub fn new_text(kind: EventKind, state: SessionState, text: &'a str) -> Event<'a> {
+        let mut e = Event::new(kind, state, text.as_bytes());
+        e.text = Some(text);
+        e
     }
 
     /// Sets the event's topic (see [`Event::topic`]).
@@ -213,7 +224,7 @@ impl<'a> Event<'a> {
 
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(self.payload).ok()
+        self.text.or_else(|| std::str::from_utf8(self.payload).ok())
     }
 
     /// The error, for `Error` events.

@@ -52,7 +52,7 @@ impl Driver for AtmosphereDriver {
             io.open(self.engine.tracking_id());
         }
         for m in early {
-            io.emit(&Event::new(EventKind::Message, io.state(), m.as_bytes()));
+            io.emit(&Event::new_text(EventKind::Message, io.state(), &m));
         }
         Ok(())
     }

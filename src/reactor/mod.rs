@@ -32,7 +32,7 @@ use timers::Timers;
 
 const WAKER: Token = Token(0);
 const EVENTS_CAPACITY: usize = 1024;
-const SCRATCH: usize = 16 << 10;
+const SCRATCH: usize = 64 << 10;
 
 thread_local! {
     /// The loop (by address) whose managed thread this is; 0 on other threads.

@@ -132,7 +132,7 @@ pub trait Driver: Send {
 
     /// A text frame arrived.
     fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
-        io.emit(&Event::new(EventKind::Message, io.state(), text.as_bytes()));
+        io.emit(&Event::new_text(EventKind::Message, io.state(), text));
         Ok(())
     }
 

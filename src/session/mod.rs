@@ -443,6 +443,7 @@ impl SessionCore {
         let now = ctx.now;
         let mut end = None;
         let mut became_open = false;
+        let mut traffic = stats::Traffic::default();
         let outcome = link.read(READ_BUDGET, now, ctx.scratch, &mut |m| {
             let mut frames = Vec::new();
             let mut opened = None;
@@ -450,11 +451,11 @@ impl SessionCore {
                 let mut io = Io::new(now, shared, &mut frames, &mut opened, &mut end);
                 match m {
                     Incoming::Text(t) => {
-                        shared.counters.received(t.len());
+                        traffic.received(t.len());
                         driver.on_text(t, &mut io)?
                     }
                     Incoming::Binary(b) => {
-                        shared.counters.received(b.len());
+                        traffic.received(b.len());
                         driver.on_binary(b, &mut io)?
                     }
                 }
@@ -480,10 +481,11 @@ impl SessionCore {
                 }
             }
             for (m, _) in &frames {
-                shared.counters.sent(m_bytes(m).len());
+                traffic.sent(m_bytes(m).len());
             }
             Ok(frames)
         })?;
+        self.shared.counters.traffic(&traffic);
         if became_open {
             self.opened_at = Some(now);
             self.open_by = None;

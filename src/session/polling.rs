@@ -324,7 +324,7 @@ impl Poller {
                 }
                 Upgrade::Probing { link, .. } => {
                     let mut answered = false;
-                    let outcome = link.read(16, now, &mut |m| {
+                    let outcome = link.read(16, now, scratch, &mut |m| {
                         if let Incoming::Text(t) = m {
                             answered |= t == "3probe";
                         }

@@ -133,7 +133,10 @@ impl SessionShared {
 
     /// The messages the handler sent since the last call, in order.
     pub(crate) fn take_handler_sends(&self) -> Vec<Budgeted> {
-        if !self.has_handler_sends.swap(false, Ordering::AcqRel) {
+        // A plain load first: the common case, nothing sent, costs no locked instruction.
+        if !self.has_handler_sends.load(Ordering::Acquire)
+            || !self.has_handler_sends.swap(false, Ordering::AcqRel)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *lock(&self.handler_sends))

@@ -19,6 +19,27 @@ pub struct Counters {
     last_error: AtomicU32,
 }
 
+/// Traffic counted locally during one read pass.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub messages_in: u64,
+    pub bytes_in: u64,
+    pub messages_out: u64,
+    pub bytes_out: u64,
+}
+
+impl Traffic {
+    pub(crate) fn received(&mut self, bytes: usize) {
+        self.messages_in += 1;
+        self.bytes_in += bytes as u64;
+    }
+
+    pub(crate) fn sent(&mut self, bytes: usize) {
+        self.messages_out += 1;
+        self.bytes_out += bytes as u64;
+    }
+}
+
 /// A snapshot of a session's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionStats {
@@ -43,9 +64,17 @@ pub struct SessionStats {
 }
 
 impl Counters {
-    pub(crate) fn received(&self, bytes: usize) {
-        self.messages_in.fetch_add(1, Ordering::Relaxed);
-        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    /// Adds what one read pass received and answered (one update per pass, not per
+    /// message: these are shared atomics).
+    pub(crate) fn traffic(&self, t: &Traffic) {
+        if t.messages_in > 0 {
+            self.messages_in.fetch_add(t.messages_in, Ordering::Relaxed);
+            self.bytes_in.fetch_add(t.bytes_in, Ordering::Relaxed);
+        }
+        if t.messages_out > 0 {
+            self.messages_out.fetch_add(t.messages_out, Ordering::Relaxed);
+            self.bytes_out.fetch_add(t.bytes_out, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn sent(&self, bytes: usize) {

@@ -31,7 +31,7 @@ impl Transport {
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
         match self {
-            Transport::Ws(l) => l.read(budget, now, on_message),
+            Transport::Ws(l) => l.read(budget, now, scratch, on_message),
             Transport::Polling(p) => p.read(now, scratch, on_message),
             Transport::AtmospherePolling(p) => p.read(now, scratch, on_message),
         }

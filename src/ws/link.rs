@@ -45,6 +45,10 @@ pub struct Link {
     ping_rtt_from: Option<Instant>,
     rtt: Option<std::time::Duration>,
     peer_close: Option<(u16, String)>,
+    /// Socket bytes read into the loop's shared chunk but not consumed when a read pass
+    /// ended (its budget ran out); empty, without an allocation, otherwise.
+    spill: Vec<u8>,
+    spill_pos: usize,
 }
 
 /// The tungstenite settings for our limits: small eager read buffer, bounded write buffer.
@@ -104,24 +108,51 @@ fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
 /// thread in one pass for as long as the peer keeps sending.
 const READ_PASS_BYTES: usize = 256 << 10;
 
-/// The socket as tungstenite reads it during one pass: "would block" once the pass's
-/// bytes are used up (and says so, so the session comes back for the rest).
+/// The socket as tungstenite reads it during one pass. One large `recv` into the loop's
+/// shared chunk feeds tungstenite's many small reads, so a session's own read buffer can
+/// stay small (idle memory) without a system call per small read (throughput). "Would
+/// block" once the pass's bytes are used up, and says so: the session comes back.
 struct Metered<'a> {
     stream: &'a mut Stream,
     left: usize,
     exhausted: bool,
+    /// The loop's chunk and its unread part `pos..end`.
+    chunk: &'a mut [u8],
+    pos: usize,
+    end: usize,
+    /// Bytes kept from the previous pass, read first.
+    spill: &'a mut Vec<u8>,
+    spill_pos: &'a mut usize,
 }
 
 impl Read for Metered<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            self.exhausted = true;
-            return Err(io::ErrorKind::WouldBlock.into());
+        if *self.spill_pos < self.spill.len() {
+            let from = &self.spill[*self.spill_pos..];
+            let n = buf.len().min(from.len());
+            buf[..n].copy_from_slice(&from[..n]);
+            *self.spill_pos += n;
+            if *self.spill_pos == self.spill.len() {
+                self.spill.clear();
+                self.spill.shrink_to_fit(); // idle sessions hold no spill memory
+                *self.spill_pos = 0;
+            }
+            return Ok(n);
         }
-        let n = buf.len().min(self.left);
-        let got = self.stream.read(&mut buf[..n])?;
-        self.left -= got;
-        Ok(got)
+        if self.pos == self.end {
+            if self.left == 0 {
+                self.exhausted = true;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let want = self.chunk.len().min(self.left);
+            let got = self.stream.read(&mut self.chunk[..want])?;
+            self.left -= got;
+            (self.pos, self.end) = (0, got);
+        }
+        let n = buf.len().min(self.end - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -152,6 +183,8 @@ impl Link {
             ping_rtt_from: None,
             rtt: None,
             peer_close: None,
+            spill: Vec::new(),
+            spill_pos: 0,
         }
     }
 
@@ -166,18 +199,29 @@ impl Link {
         &mut self,
         budget: usize,
         now: Instant,
+        chunk: &mut [u8],
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
         let mut delivered = 0;
         let mut got_any = false;
         let mut left = READ_PASS_BYTES;
+        let (mut pos, mut end) = (0, 0);
         let outcome = loop {
             if delivered >= budget {
                 break Ok(ReadOutcome::Budget);
             }
-            let mut metered = Metered { stream: &mut self.stream, left, exhausted: false };
+            let mut metered = Metered {
+                stream: &mut self.stream,
+                left,
+                exhausted: false,
+                chunk: &mut *chunk,
+                pos,
+                end,
+                spill: &mut self.spill,
+                spill_pos: &mut self.spill_pos,
+            };
             let read = self.ctx.read(&mut metered);
-            left = metered.left;
+            (left, pos, end) = (metered.left, metered.pos, metered.end);
             if metered.exhausted && matches!(&read, Err(tungstenite::Error::Io(_))) {
                 // Bytes alone do not prove the peer alive: only frames that parse do, so
                 // a flood of fragments that never ends a message still meets the keepalive.
@@ -239,6 +283,23 @@ impl Link {
                 },
             }
         };
+        if pos < end {
+            // The pass ended with bytes in the shared chunk: keep them for the next one,
+            // which must come even if the socket has nothing new to say.
+            self.spill.extend_from_slice(&chunk[pos..end]);
+            if matches!(outcome, Ok(ReadOutcome::Drained)) {
+                return self.finish_read(Ok(ReadOutcome::Budget), got_any, now);
+            }
+        }
+        self.finish_read(outcome, got_any, now)
+    }
+
+    fn finish_read(
+        &mut self,
+        outcome: Result<ReadOutcome>,
+        got_any: bool,
+        now: Instant,
+    ) -> Result<ReadOutcome> {
         if got_any {
             self.last_rx = now;
             self.ping_sent = None;
