@@ -81,7 +81,9 @@ fuzz:
 #   $(INCLUDEDIR)/livefeed.h, $(INCLUDEDIR)/livefeed/module.modulemap (clang modules, Swift)
 #   $(LIBDIR)/liblivefeed.a, liblivefeed.so.$(VERSION) (SONAME liblivefeed.so.$(SOMAJOR)),
 #   liblivefeed.so.$(SOMAJOR) and liblivefeed.so (links)
-#   $(PKGCONFIGDIR)/livefeed.pc, $(CMAKEDIR)/livefeedConfig.cmake + livefeedConfigVersion.cmake
+#   $(PKGCONFIGDIR)/livefeed.pc (shared; --static for static-only installs) and
+#   livefeed-static.pc (liblivefeed.a even beside the .so),
+#   $(CMAKEDIR)/livefeedConfig.cmake + livefeedConfigVersion.cmake
 # The paths written into livefeed.pc are $(PREFIX)-based, never $(DESTDIR)-based; the CMake
 # package finds the files relative to itself. See docs/install.md.
 PREFIX       ?= /usr/local
@@ -95,6 +97,9 @@ SOMAJOR      := $(firstword $(subst ., ,$(VERSION)))
 SONAME       := liblivefeed.so.$(SOMAJOR)
 # How the .pc file spells its directories: relative to ${prefix} where they are under it.
 pc_dir = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|g' \
+    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
+    -e 's|@LIBS_PRIVATE@|$(NATIVE_STATIC_LIBS)|g'
 # The CMake package locates the libraries and header relative to its own directory.
 cmake_rel = $(shell realpath -m --relative-to='$(CMAKEDIR)' '$(1)')
 
@@ -110,12 +115,8 @@ install: lib $(RELEASE)/liblivefeed.so
 	$(INSTALL) -m 755 $(RELEASE)/liblivefeed.so '$(DESTDIR)$(LIBDIR)/liblivefeed.so.$(VERSION)'
 	ln -sf liblivefeed.so.$(VERSION) '$(DESTDIR)$(LIBDIR)/$(SONAME)'
 	ln -sf $(SONAME) '$(DESTDIR)$(LIBDIR)/liblivefeed.so'
-	sed -e 's|@PREFIX@|$(PREFIX)|g' \
-	    -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|g' \
-	    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@LIBS_PRIVATE@|$(NATIVE_STATIC_LIBS)|g' \
-	    packaging/livefeed.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc'
+	$(PC_SED) packaging/livefeed.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc'
+	$(PC_SED) packaging/livefeed-static.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/livefeed-static.pc'
 	sed -e 's|@REL_LIBDIR@|$(call cmake_rel,$(LIBDIR))|g' \
 	    -e 's|@REL_INCLUDEDIR@|$(call cmake_rel,$(INCLUDEDIR))|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' \
@@ -125,13 +126,14 @@ install: lib $(RELEASE)/liblivefeed.so
 	sed -e 's|@VERSION@|$(VERSION)|g' \
 	    -e "s|@POINTER_BYTES@|$$(od -An -tu1 -j4 -N1 $(RELEASE)/liblivefeed.so | awk '{print $$1 * 4}')|g" \
 	    packaging/livefeedConfigVersion.cmake.in > '$(DESTDIR)$(CMAKEDIR)/livefeedConfigVersion.cmake'
-	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc' '$(DESTDIR)$(CMAKEDIR)/livefeedConfig.cmake' \
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc' '$(DESTDIR)$(PKGCONFIGDIR)/livefeed-static.pc' \
+	    '$(DESTDIR)$(CMAKEDIR)/livefeedConfig.cmake' \
 	    '$(DESTDIR)$(CMAKEDIR)/livefeedConfigVersion.cmake'
 
 uninstall:
 	rm -f '$(DESTDIR)$(INCLUDEDIR)/livefeed.h' '$(DESTDIR)$(INCLUDEDIR)/livefeed/module.modulemap' \
 	    '$(DESTDIR)$(LIBDIR)/liblivefeed.a' '$(DESTDIR)$(LIBDIR)/liblivefeed.so' \
 	    '$(DESTDIR)$(LIBDIR)/$(SONAME)' '$(DESTDIR)$(LIBDIR)/liblivefeed.so.$(VERSION)' \
-	    '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc' '$(DESTDIR)$(CMAKEDIR)/livefeedConfig.cmake' \
-	    '$(DESTDIR)$(CMAKEDIR)/livefeedConfigVersion.cmake'
+	    '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc' '$(DESTDIR)$(PKGCONFIGDIR)/livefeed-static.pc' \
+	    '$(DESTDIR)$(CMAKEDIR)/livefeedConfig.cmake' '$(DESTDIR)$(CMAKEDIR)/livefeedConfigVersion.cmake'
 	-rmdir '$(DESTDIR)$(INCLUDEDIR)/livefeed' '$(DESTDIR)$(CMAKEDIR)' 2>/dev/null
