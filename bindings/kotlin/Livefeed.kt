@@ -589,6 +589,9 @@ class Session private constructor(private val ptr: Pointer, private val handler:
     fun ack(ackId: Long, argsJson: String = "[]", namespace: String? = null) =
         Livefeed.check(Livefeed.lib.lf_session_ack(p(), namespace, ackId, argsJson, null, SizeT(0)), "ack")
 
+    /** Socket.IO: answers `event` (inside its handler), on the event's own namespace. */
+    fun ack(event: Event, argsJson: String = "[]") = ack(event.ackId, argsJson, event.namespace.ifEmpty { null })
+
     fun join(namespace: String, authJson: String? = null) =
         Livefeed.check(Livefeed.lib.lf_session_join(p(), namespace, authJson), "join")
 
