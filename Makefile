@@ -15,7 +15,8 @@ BUILD   := build
 RELEASE := target/release
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -pedantic
-# What the static library needs from the system (see README "Linking"; checked by make test).
+# What the static library needs from the system (`cargo rustc -- --print native-static-libs`;
+# written into the .pc files and the CMake package; scripts/test-install.sh checks it).
 NATIVE_STATIC_LIBS := -lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 C_PROGRAMS := $(patsubst examples-c/%.c,$(BUILD)/%,$(wildcard examples-c/*.c))
 ASAN_PROGRAMS := $(patsubst examples-c/%.c,$(BUILD)/asan/%,$(wildcard examples-c/*.c))
@@ -136,4 +137,4 @@ uninstall:
 	    '$(DESTDIR)$(LIBDIR)/$(SONAME)' '$(DESTDIR)$(LIBDIR)/liblivefeed.so.$(VERSION)' \
 	    '$(DESTDIR)$(PKGCONFIGDIR)/livefeed.pc' '$(DESTDIR)$(PKGCONFIGDIR)/livefeed-static.pc' \
 	    '$(DESTDIR)$(CMAKEDIR)/livefeedConfig.cmake' '$(DESTDIR)$(CMAKEDIR)/livefeedConfigVersion.cmake'
-	-rmdir '$(DESTDIR)$(INCLUDEDIR)/livefeed' '$(DESTDIR)$(CMAKEDIR)' 2>/dev/null
+	rmdir '$(DESTDIR)$(INCLUDEDIR)/livefeed' '$(DESTDIR)$(CMAKEDIR)' 2>/dev/null || true

@@ -108,7 +108,7 @@ start_peer() {
   exec {fd}> >(exec "$@" >"$tmp/log/peer-$name.out" 2>"$tmp/log/peer-$name.err")
   peer_pids+=($!)
   for _ in $(seq 200); do
-    if [ -s "$tmp/log/peer-$name.out" ]; then
+    if [ "$(wc -l <"$tmp/log/peer-$name.out")" -ge 1 ]; then # a whole first line
       peer_line=$(head -n 1 "$tmp/log/peer-$name.out")
       return 0
     fi
