@@ -25,6 +25,15 @@ fn main() {
     let out = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     fs::write(Path::new(&out).join("version.txt"), format!("{version}\0"))
         .expect("OUT_DIR is writable");
+    // The shared library's SONAME carries the major version (liblivefeed.so.0); `make install`
+    // installs liblivefeed.so.MAJOR.MINOR.PATCH with the .so.MAJOR and .so links beside it.
+    if env::var("CARGO_CFG_TARGET_OS")
+        .is_ok_and(|os| os != "macos" && os != "ios" && os != "windows")
+    {
+        let major =
+            env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets CARGO_PKG_VERSION_MAJOR");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblivefeed.so.{major}");
+    }
     println!("cargo:include={root}/include");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=build.rs");
