@@ -962,12 +962,13 @@ lf_result lf_event_json_raw(const lf_event *event, const char *pointer, lf_str *
 
 /**
  * The name of an event kind (`"state"`, `"message"`, `"binary"`, `"error"`, `"close"`,
- * `"writable"`), or `"unknown"`. Static; never NULL. Any thread.
+ * `"writable"`, `"event"`, `"ack"`, `"dropped"`), or `"unknown"`. Static; never NULL. Any thread.
  */
 const char *lf_event_kind_name(uint32_t kind);
 
 /**
- * The name of a state (`"connecting"`, `"open"`, `"closing"`, `"closed"`), or `"unknown"`.
+ * The name of a state (`"connecting"`, `"open"`, `"closing"`, `"closed"`,
+ * `"reconnecting"`), or `"unknown"`.
  * Static; never NULL. Any thread.
  */
 const char *lf_state_name(uint32_t state);

@@ -15,6 +15,11 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # A real HTTP proxy for the CONNECT tests (tests/proxy.rs).
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+# scripts/test-install.sh: the CMake package, the module map, the Kotlin/JNA binding.
+command -v cmake >/dev/null || missing+=(cmake)
+command -v clang >/dev/null || missing+=(clang)
+command -v kotlinc >/dev/null || missing+=(kotlin)
+[ -f /usr/share/java/jna.jar ] || missing+=(libjna-java)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

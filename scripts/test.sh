@@ -39,6 +39,9 @@ step "C programs under AddressSanitizer and valgrind"
 make asan
 cargo test --locked --test c_programs --test smartserver --test soak --test faults -- --ignored --test-threads=1
 
+step "install into a temporary prefix; build C (pkg-config), C++ (CMake), Objective-C (module map), Kotlin (JNA) against it"
+scripts/test-install.sh
+
 step "fuzz the parsers (short run: HTTP response, Engine.IO payloads, Socket.IO packets)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 

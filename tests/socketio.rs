@@ -62,7 +62,8 @@ fn exercise_with(cfg: SessionConfig) -> u64 {
     let question = event(&mut ev, "question");
     assert_eq!(json_of(&question.payload), json!(["q1", 42]));
     assert_ne!(question.ack_id, 0, "the server asked for an acknowledgement");
-    s.ack("/chat", question.ack_id, r#"["yes",7]"#, &[]).unwrap();
+    // Answered on the main namespace by naming none (the C API's NULL).
+    s.ack("", question.ack_id, r#"["yes",7]"#, &[]).unwrap();
     assert_eq!(json_of(&event(&mut ev, "answer").payload), json!(["yes", 7]));
 
     // Binary from the server, and binary echoed both ways.

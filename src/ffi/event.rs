@@ -248,7 +248,7 @@ pub extern "C" fn lf_event_json_raw(
 }
 
 /// The name of an event kind (`"state"`, `"message"`, `"binary"`, `"error"`, `"close"`,
-/// `"writable"`), or `"unknown"`. Static; never NULL. Any thread.
+/// `"writable"`, `"event"`, `"ack"`, `"dropped"`), or `"unknown"`. Static; never NULL. Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
     guard(|| {
@@ -256,7 +256,8 @@ pub extern "C" fn lf_event_kind_name(kind: u32) -> *const c_char {
     })
 }
 
-/// The name of a state (`"connecting"`, `"open"`, `"closing"`, `"closed"`), or `"unknown"`.
+/// The name of a state (`"connecting"`, `"open"`, `"closing"`, `"closed"`,
+/// `"reconnecting"`), or `"unknown"`.
 /// Static; never NULL. Any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lf_state_name(state: u32) -> *const c_char {

@@ -488,7 +488,8 @@ impl SocketIoDriver {
     pub fn begin(&mut self) -> Step {
         self.heartbeat = None;
         self.partial = None;
-        self.acks.clear();
+        // Acknowledgements still awaited stay: the new connection cannot answer them, so
+        // each ends as a Timeout `Ack` event at its deadline, never silently.
         self.reported_open = false;
         self.root_joined = false;
         self.logged_in = false;
@@ -576,6 +577,7 @@ impl Driver for SocketIoDriver {
             Outbound::Message(_) => {}
             Outbound::Ack { namespace, id, args, attachments } => {
                 let binary = !attachments.is_empty();
+                let namespace = self.resolve(&namespace).to_string();
                 let mut p =
                     Packet::new(if binary { Kind::BinaryAck } else { Kind::Ack }, &namespace);
                 p.id = Some(id.saturating_sub(1)); // handles are the server's id + 1

@@ -603,10 +603,14 @@ impl Driver for SmartServerDriver {
         if self.datalog && self.phase == Phase::Open && !self.ended {
             return Err(Error::new(
                 ErrorCode::Protocol,
-                format!(
-                    "the data-log socket closed before its \"end\" message (code {code} {})",
-                    snippet(reason)
-                ),
+                if reason.is_empty() {
+                    format!("the data-log socket closed before its \"end\" message (code {code})")
+                } else {
+                    format!(
+                        "the data-log socket closed before its \"end\" message (code {code}: {})",
+                        snippet(reason)
+                    )
+                },
             ));
         }
         Ok(())
