@@ -470,14 +470,17 @@ impl SessionCore {
             }
             // What the handler sent while it ran goes out before the next frame is read.
             // (Counted as sent here: the link writes these answers itself.)
-            for b in shared.take_handler_sends() {
-                match route(shared.state()) {
-                    Route::Deliver => {
-                        shared.leave_outbox(b.in_outbox);
-                        send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?
+            let sends = shared.take_handler_sends();
+            if !sends.is_empty() {
+                for b in sends {
+                    match route(shared.state()) {
+                        Route::Deliver => {
+                            shared.leave_outbox(b.in_outbox);
+                            send_through(driver.as_mut(), shared, b, now, &mut frames, &mut end)?
+                        }
+                        Route::Wait => wait_in_outbox(shared, pending, b),
+                        Route::Drop => dropped(shared, &b, "the session is closing"),
                     }
-                    Route::Wait => wait_in_outbox(shared, pending, b),
-                    Route::Drop => dropped(shared, &b, "the session is closing"),
                 }
             }
             for (m, _) in &frames {

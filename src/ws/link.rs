@@ -311,6 +311,9 @@ impl Link {
     }
 
     fn write_all(&mut self, messages: Answers) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(()); // the common case on the receive path: nothing to answer
+        }
         messages.into_iter().try_for_each(|(m, budget)| self.write(m, budget))
     }
 
