@@ -466,7 +466,9 @@ enum lf_limit
    */
   LF_LIMIT_REDIRECTS = 5,
   /**
-   * Socket read chunk allocated per connection (default 8 KiB).
+   * Each WebSocket's own read buffer (default 2 KiB): memory an idle session keeps.
+   * Socket reads go through one larger buffer per loop, so a small value costs little
+   * throughput.
    */
   LF_LIMIT_READ_BUFFER = 6,
 };

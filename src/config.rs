@@ -122,7 +122,8 @@ pub struct Limits {
     pub max_http_body: usize,
     /// Most redirects followed by one HTTP exchange.
     pub max_redirects: usize,
-    /// Socket read chunk, allocated once per connection.
+    /// Each WebSocket's own read buffer (reads from the socket go through the loop's
+    /// larger shared chunk first).
     pub read_buffer: usize,
 }
 

@@ -54,7 +54,9 @@ pub enum lf_limit {
     HttpBody = 4,
     /// Most redirects followed (default 5).
     Redirects = 5,
-    /// Socket read chunk allocated per connection (default 8 KiB).
+    /// Each WebSocket's own read buffer (default 2 KiB): memory an idle session keeps.
+    /// Socket reads go through one larger buffer per loop, so a small value costs little
+    /// throughput.
     ReadBuffer = 6,
 }
 
