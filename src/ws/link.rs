@@ -133,8 +133,7 @@ impl Read for Metered<'_> {
             buf[..n].copy_from_slice(&from[..n]);
             *self.spill_pos += n;
             if *self.spill_pos == self.spill.len() {
-                self.spill.clear();
-                self.spill.shrink_to_fit(); // idle sessions hold no spill memory
+                self.spill.clear(); // the allocation stays while the session is busy
                 *self.spill_pos = 0;
             }
             return Ok(n);
@@ -290,6 +289,8 @@ impl Link {
             if matches!(outcome, Ok(ReadOutcome::Drained)) {
                 return self.finish_read(Ok(ReadOutcome::Budget), got_any, now);
             }
+        } else if self.spill.is_empty() && matches!(outcome, Ok(ReadOutcome::Drained)) {
+            self.spill = Vec::new(); // idle again: idle sessions hold no spill memory
         }
         self.finish_read(outcome, got_any, now)
     }
