@@ -319,3 +319,19 @@ fn a_namespace_that_never_answers_is_a_timeout_after_the_handshake_deadline() {
         assert!(started.elapsed() < Duration::from_secs(3), "v{version}");
     }
 }
+
+#[test]
+fn acknowledgements_still_awaited_when_the_session_ends_are_reported() {
+    let peer = server(&["--version", "4"]);
+    let lp = TestLoop::start();
+    let (h, mut ev) = collector();
+    let s = lp.open(config(&peer, "/chat", "auto"), h).unwrap();
+    ev.wait_for("open", |e| e.is_state(SessionState::Open));
+    // `echo` answers with an event, never with the acknowledgement asked for.
+    let id = s.emit("", "echo", "[1]", &[], Some(Duration::from_secs(60))).unwrap();
+    event(&mut ev, "echo");
+    s.close(1000, "").unwrap();
+    let evs = ev.until_closed();
+    let ack = evs.iter().find(|e| e.kind == EventKind::Ack).expect("the ack is reported");
+    assert_eq!((ack.ack_id, ack.error), (id, Some(ErrorCode::Closed)), "{evs:?}");
+}

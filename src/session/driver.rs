@@ -170,6 +170,12 @@ pub trait Driver: Send {
         let _ = io;
     }
 
+    /// The session ends for good (no reconnect follows): report what can no longer
+    /// complete. Frames sent here go nowhere.
+    fn on_end(&mut self, io: &mut Io<'_>) {
+        let _ = io;
+    }
+
     /// The connection failed (before or after opening; not when the host closed it).
     /// Return true to start over at once with [`Driver::start`] (the next server of a
     /// list, a fresh login after a refused cookie) instead of ending the session or

@@ -769,6 +769,10 @@ impl SessionCore {
     fn closed_for_good(&mut self) {
         self.phase = Phase::Closed;
         self.drop_pending();
+        // The driver reports what can no longer complete (acknowledgements awaited).
+        let (mut frames, mut opened, mut end) = (Vec::new(), None, None);
+        let mut io = Io::new(Instant::now(), &self.shared, &mut frames, &mut opened, &mut end);
+        self.driver.on_end(&mut io);
         self.shared.transition(SessionState::Closed, "");
     }
 

@@ -674,6 +674,22 @@ impl Driver for SocketIoDriver {
         }
     }
 
+    fn on_end(&mut self, io: &mut Io<'_>) {
+        let state = io.state();
+        for a in self.acks.drain(..) {
+            let e = Error::new(
+                ErrorCode::Closed,
+                format!("the session ended before emit {} was acknowledged", a.id),
+            );
+            io.emit(
+                &Event::new(EventKind::Ack, state, e.message.as_bytes())
+                    .with_error(&e)
+                    .with_namespace(&a.namespace)
+                    .with_ack_id(a.id),
+            );
+        }
+    }
+
     fn websocket_keepalive(&self) -> bool {
         false // Engine.IO's heartbeat is the liveness check
     }

@@ -173,6 +173,10 @@ impl Driver for TheThingsDriver {
         self.inner.deadline()
     }
 
+    fn on_end(&mut self, io: &mut Io<'_>) {
+        self.inner.on_end(io);
+    }
+
     fn websocket_keepalive(&self) -> bool {
         self.inner.websocket_keepalive()
     }
