@@ -1213,7 +1213,8 @@ void lf_session_free(lf_session *session);
  *   `attachments`, `attachment_count`: binary attachments (copied); NULL with 0.
  *   `ack_timeout_ms`: 0 for no acknowledgement; otherwise the server is asked for one and
  *     an `LF_KIND_ACK` event with the same id follows: the answer's arguments as payload,
- *     or `LF_RESULT_TIMEOUT` in `lf_event_result` when none came in time.
+ *     or `LF_RESULT_TIMEOUT` in `lf_event_result` when none came in time (a reconnect
+ *     meanwhile included), or `LF_RESULT_CLOSED` when the session ended first.
  *   `ack_id_out`: may be NULL; receives the acknowledgement id (0 when none was asked).
  * Returns: `LF_RESULT_OK`, `LF_RESULT_NULL_PARAMETER`, `LF_RESULT_INVALID_UTF8`,
  * `LF_RESULT_INVALID_PARAMETER` (bad namespace, name, JSON or placeholders),
