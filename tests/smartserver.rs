@@ -545,7 +545,10 @@ fn tls_with_the_gateway_ca_as_a_ca_file() {
 
 /// A self-signed certificate like the one a SmartServer makes for itself.
 fn self_signed() -> (String, String) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ss-{}", std::process::id()));
+    // One directory per call: tests run in parallel and each removes its own.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ss-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
