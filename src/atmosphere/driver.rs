@@ -19,6 +19,15 @@ pub fn step_for(target: Target, engine: &Engine) -> Step {
     }
 }
 
+/// Runs the engine's timers: sends the client heartbeat when due, fails an overdue
+/// handshake or a silent server.
+pub fn heartbeat(engine: &mut Engine, io: &mut Io<'_>) -> Result<()> {
+    if let Some(beat) = engine.on_timer(io.now)? {
+        io.send(Message::text(beat));
+    }
+    Ok(())
+}
+
 /// A raw Atmosphere client.
 pub struct AtmosphereDriver {
     engine: Engine,
@@ -45,6 +54,14 @@ impl Driver for AtmosphereDriver {
     }
 
     fn on_text(&mut self, text: &str, io: &mut Io<'_>) -> Result<()> {
+        if !self.engine.awaiting_handshake() {
+            // The hot path: each message straight to the host, no copy.
+            let state = io.state();
+            self.engine.on_frame(text, io.now, &mut |m| {
+                io.emit(&Event::new_text(EventKind::Message, state, m));
+            })?;
+            return Ok(());
+        }
         // Messages that came with the handshake follow the open.
         let mut early = Vec::new();
         let opened = self.engine.on_frame(text, io.now, &mut |m| early.push(m.to_string()))?;
@@ -75,10 +92,7 @@ impl Driver for AtmosphereDriver {
     }
 
     fn on_timer(&mut self, io: &mut Io<'_>) -> Result<()> {
-        if let Some(beat) = self.engine.on_timer(io.now)? {
-            io.send(Message::text(beat));
-        }
-        Ok(())
+        heartbeat(&mut self.engine, io)
     }
 
     fn deadline(&self) -> Option<Instant> {

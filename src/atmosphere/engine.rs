@@ -162,6 +162,11 @@ impl Engine {
         &self.tracking_id
     }
 
+    /// Whether the next frame must be the handshake.
+    pub fn awaiting_handshake(&self) -> bool {
+        self.awaiting_handshake
+    }
+
     /// The carrier in use.
     pub fn carrier(&self) -> Carrier {
         self.carrier

@@ -549,3 +549,64 @@ pub(crate) unsafe fn config_ref<'a>(config: *const lf_config) -> crate::Result<&
     // SAFETY: forwarded contract.
     unsafe { handle(config, "config") }.map(|c| &c.inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config handle, freed at the end of `f`.
+    fn with_config(f: impl FnOnce(*mut lf_config)) {
+        let mut c = std::ptr::null_mut();
+        assert_eq!(lf_config_new(&mut c), ErrorCode::Ok);
+        f(c);
+        lf_config_free(c);
+    }
+
+    #[test]
+    fn reconnect_outbox_proxy_and_pin_setters_refuse_bad_values_and_keep_good_ones() {
+        with_config(|c| {
+            assert_eq!(lf_config_set_reconnect(c, 0, 10, 0), ErrorCode::InvalidParameter);
+            assert_eq!(lf_config_set_reconnect(c, 10, 5, 0), ErrorCode::InvalidParameter);
+            assert_eq!(lf_config_set_reconnect(c, 10, 50, 3), ErrorCode::Ok);
+            // SAFETY: `c` is live.
+            let r = &unsafe { config_ref(c) }.unwrap().reconnect;
+            assert_eq!(
+                (r.enabled, r.max_delay, r.max_attempts),
+                (true, Duration::from_millis(50), 3)
+            );
+            assert_eq!(lf_config_set_reconnect(c, 0, 0, 0), ErrorCode::Ok);
+            // SAFETY: `c` is live.
+            assert!(!unsafe { config_ref(c) }.unwrap().reconnect.enabled, "all zeros: off");
+
+            assert_eq!(lf_config_set_outbox(c, 10, 3), ErrorCode::InvalidParameter);
+            assert_eq!(lf_config_set_outbox(c, 10, 1), ErrorCode::Ok);
+            // SAFETY: `c` is live.
+            let o = &unsafe { config_ref(c) }.unwrap().outbox;
+            assert_eq!((o.max_messages, o.overflow), (10, Overflow::DropOldest));
+
+            assert_eq!(
+                lf_config_set_proxy(c, c"socks5://h:1".as_ptr()),
+                ErrorCode::InvalidParameter
+            );
+            assert_eq!(lf_config_set_proxy(c, c"".as_ptr()), ErrorCode::Ok);
+            // SAFETY: `c` is live.
+            assert_eq!(unsafe { config_ref(c) }.unwrap().proxy, ProxySetting::Direct);
+            assert_eq!(lf_config_set_proxy(c, std::ptr::null()), ErrorCode::Ok);
+            // SAFETY: `c` is live.
+            assert_eq!(unsafe { config_ref(c) }.unwrap().proxy, ProxySetting::FromEnvironment);
+
+            let garbage = b"not a certificate";
+            let pin = lf_config_pin_certificate_pem(c, garbage.as_ptr(), garbage.len());
+            assert_eq!(
+                pin,
+                if cfg!(feature = "tls") { ErrorCode::TlsConfig } else { ErrorCode::NotSupported }
+            );
+            let missing = lf_config_pin_certificate_file(c, c"/nonexistent/cert.pem".as_ptr());
+            assert_eq!(missing, ErrorCode::TlsConfig);
+
+            let too_big = crate::config::MAX_MESSAGE_LIMIT + 1;
+            assert_eq!(lf_config_set_limit(c, 0, too_big), ErrorCode::InvalidParameter);
+        });
+        assert_eq!(lf_config_set_outbox(std::ptr::null_mut(), 1, 0), ErrorCode::NullParameter);
+    }
+}

@@ -18,7 +18,7 @@
 //! A wrong hash (error 3) or an ended session (error 4), or a `logout` event, log in again
 //! once when credentials allow, else end the session with `AUTH`.
 
-use crate::atmosphere::driver::step_for;
+use crate::atmosphere::driver::{heartbeat, step_for};
 use crate::atmosphere::{Engine, Settings};
 use crate::config::SessionConfig;
 use crate::error::{Error, ErrorCode, Result};
@@ -396,10 +396,7 @@ impl Driver for NavixyDriver {
     }
 
     fn on_timer(&mut self, io: &mut Io<'_>) -> Result<()> {
-        if let Some(beat) = self.engine.on_timer(io.now)? {
-            io.send(Message::text(beat));
-        }
-        Ok(())
+        heartbeat(&mut self.engine, io)
     }
 
     fn deadline(&self) -> Option<Instant> {
