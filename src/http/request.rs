@@ -21,6 +21,17 @@ impl Request {
         Request { method: "GET".into(), url, headers: Vec::new(), body: Vec::new() }
     }
 
+    /// A JSON request (`POST`, `PUT`, ...) for `url`: the body and the JSON
+    /// `Content-Type` and `Accept` headers the platforms' REST APIs expect.
+    pub fn json(method: &str, url: Url, body: &serde_json::Value) -> Request {
+        let mut r = Request::get(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        r.method = method.into();
+        r.body = body.to_string().into_bytes();
+        r
+    }
+
     /// Appends a header.
     pub fn header(mut self, name: &str, value: &str) -> Request {
         self.headers.push((name.into(), value.into()));

@@ -327,15 +327,11 @@ pub fn api_key_request(
         }
         body["username"] = Value::String(username.to_string());
     }
-    let mut request = Request::get(rest_url(gateway, ""))
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json");
+    let mut request = Request::json("POST", rest_url(gateway, ""), &body);
     if let Some((user, password)) = basic {
         let token = base64_encode(format!("{user}:{password}").as_bytes());
         request = request.header("Authorization", &format!("Basic {token}"));
     }
-    request.method = "POST".into();
-    request.body = body.to_string().into_bytes();
     Ok(request)
 }
 

@@ -316,12 +316,8 @@ impl Driver for NavixyDriver {
         let Some((user, password)) = &self.credentials else {
             return Err(Error::new(ErrorCode::Auth, "no Navixy hash and no credentials"));
         };
-        let mut request = Request::get(self.login_url.clone())
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json");
-        request.method = "POST".into();
-        request.body = json!({ "login": user, "password": password }).to_string().into_bytes();
-        Ok(Step::Http(request))
+        let body = json!({ "login": user, "password": password });
+        Ok(Step::Http(Request::json("POST", self.login_url.clone(), &body)))
     }
 
     fn on_http_response(&mut self, response: Response, _io: &mut Io<'_>) -> Result<Step> {

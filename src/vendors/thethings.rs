@@ -100,12 +100,7 @@ impl Driver for TheThingsDriver {
         if let Some(app) = app {
             body["app"] = Value::String(app.clone());
         }
-        let mut request = Request::get(self.login_url.clone())
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json");
-        request.method = "POST".into();
-        request.body = body.to_string().into_bytes();
-        Ok(Step::Http(request))
+        Ok(Step::Http(Request::json("POST", self.login_url.clone(), &body)))
     }
 
     fn on_http_response(&mut self, response: Response, _io: &mut Io<'_>) -> Result<Step> {
