@@ -298,11 +298,54 @@ impl SessionConfig {
     pub fn option(&self, key: &str) -> Option<&str> {
         self.option_values(key).last()
     }
+
+    /// A yes/no option (`true`, `1`, `yes`, `on` / `false`, `0`, `no`, `off`); `None` when
+    /// unset, `InvalidParameter` for anything else.
+    pub fn option_flag(&self, key: &str) -> Result<Option<bool>> {
+        match self.option(key).map(str::trim) {
+            None => Ok(None),
+            Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+            Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+            Some(v) => Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!("option `{key}` must be true or false, not {v:?}"),
+            )),
+        }
+    }
+
+    /// A whole-number option; `None` when unset, `InvalidParameter` when not a number.
+    pub fn option_number(&self, key: &str) -> Result<Option<u64>> {
+        self.option(key)
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    Error::new(
+                        ErrorCode::InvalidParameter,
+                        format!("option `{key}` must be a whole number, not {v:?}"),
+                    )
+                })
+            })
+            .transpose()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flag_and_number_options() {
+        let mut c = SessionConfig::new("ws://h/");
+        assert_eq!(c.option_flag("tls").unwrap(), None);
+        for (v, want) in [("yes", true), ("on", true), ("0", false), (" false ", false)] {
+            c.options = vec![("tls".into(), v.into())];
+            assert_eq!(c.option_flag("tls").unwrap(), Some(want), "{v}");
+        }
+        c.options = vec![("tls".into(), "maybe".into()), ("n".into(), "12x".into())];
+        assert_eq!(c.option_flag("tls").unwrap_err().code, ErrorCode::InvalidParameter);
+        assert_eq!(c.option_number("n").unwrap_err().code, ErrorCode::InvalidParameter);
+        c.options.push(("n".into(), " 42".into()));
+        assert_eq!(c.option_number("n").unwrap(), Some(42), "the last value counts");
+    }
 
     #[test]
     fn header_injection_is_refused() {

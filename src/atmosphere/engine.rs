@@ -74,21 +74,12 @@ impl Settings {
             "none" => false,
             _ => return Err(invalid("option `fallback` is long-polling or none")),
         };
-        let flag = |key: &str| match config.option(key) {
-            None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") => Ok(true),
-            Some(_) => Err(invalid("boolean options are true or false")),
-        };
-        let number = |key: &str| -> Result<Option<u64>> {
-            config
-                .option(key)
-                .map(|v| v.parse::<u64>().map_err(|_| invalid("expected a whole number")))
-                .transpose()
-        };
-        let heartbeat_server = number("heartbeat_server")?
+        let heartbeat_server = config
+            .option_number("heartbeat_server")?
             .map(|s| u32::try_from(s).map_err(|_| invalid("heartbeat_server is too large")))
             .transpose()?;
-        let watchdog = Duration::from_millis(number("watchdog_ms")?.unwrap_or(150_000).max(1));
+        let watchdog =
+            Duration::from_millis(config.option_number("watchdog_ms")?.unwrap_or(150_000).max(1));
         let reuse_tracking_id = match config.option("tracking_id").unwrap_or("reuse") {
             "reuse" => true,
             "fresh" => false,
@@ -97,7 +88,7 @@ impl Settings {
         Ok(Settings {
             carrier,
             fallback,
-            track_message_length: flag("track_message_length")?,
+            track_message_length: config.option_flag("track_message_length")?.unwrap_or(false),
             heartbeat_server,
             watchdog,
             reuse_tracking_id,

@@ -370,16 +370,6 @@ fn get(gateway: &Url, apikey: &str, rest: &str) -> Step {
     Step::Http(Request::get(url).header("Accept", "application/json"))
 }
 
-/// A yes/no option.
-fn flag(config: &SessionConfig, key: &str) -> Result<Option<bool>> {
-    match config.option(key).map(str::trim) {
-        None => Ok(None),
-        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
-        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
-        Some(_) => Err(invalid(format!("option `{key}` must be true or false"))),
-    }
-}
-
 /// The resources the `snapshot` option names.
 fn snapshot_option(config: &SessionConfig) -> Result<Vec<&'static str>> {
     let Some(value) = config.option("snapshot").map(str::trim) else { return Ok(Vec::new()) };
@@ -448,7 +438,7 @@ impl DeconzDriver {
                         "option `apikey` must be 1 to 256 letters, digits or - . _ ~",
                     ));
                 }
-                let tls = flag(config, "tls")?.unwrap_or(gateway.scheme == Scheme::Https);
+                let tls = config.option_flag("tls")?.unwrap_or(gateway.scheme == Scheme::Https);
                 Mode::Feed { apikey: apikey.to_string(), tls, snapshot: snapshot_option(config)? }
             }
             (None, Some(devicetype)) => {

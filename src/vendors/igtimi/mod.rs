@@ -186,12 +186,7 @@ fn invalid(message: impl Into<String>) -> Error {
 
 /// A duration option in milliseconds; 0 is `None` (off).
 fn millis(config: &SessionConfig, key: &str, default: u64) -> Result<Option<Duration>> {
-    let ms = match config.option(key) {
-        None => default,
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            invalid(format!("option `{key}` must be a number of milliseconds, not {v:?}"))
-        })?,
-    };
+    let ms = config.option_number(key)?.unwrap_or(default);
     Ok((ms > 0).then(|| Duration::from_millis(ms)))
 }
 
