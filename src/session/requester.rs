@@ -135,7 +135,7 @@ impl Requester {
         r.header("Connection", "close")
     }
 
-    /// Gives a resolver answer to whichever of `slots` it belongs to.
+    /// Gives a resolver answer to whichever of `slots` is waiting for it.
     pub fn on_resolved_any(
         &self,
         slots: [&mut Slot; 2],
@@ -143,10 +143,11 @@ impl Requester {
         result: io::Result<Vec<SocketAddr>>,
         now: Instant,
     ) -> Result<()> {
-        let mut result = Some(result);
         for slot in slots {
-            if self.on_resolved(slot, attempt, &mut result, now)? {
-                break;
+            if let Slot::Connecting { connector, attempt: a, .. } = slot {
+                if *a == attempt {
+                    return connector.on_resolved(&self.registry, result, now);
+                }
             }
         }
         Ok(())
@@ -183,25 +184,6 @@ impl Requester {
     pub fn open(&mut self, request: Request, now: Instant) -> Result<Slot> {
         let (connector, attempt) = self.connect(&request.url.clone(), now)?;
         Ok(Slot::Connecting { connector: Box::new(connector), request, attempt })
-    }
-
-    /// Gives a resolver answer to the slot it belongs to; false when it is not this one's.
-    pub fn on_resolved(
-        &self,
-        slot: &mut Slot,
-        attempt: u64,
-        result: &mut Option<io::Result<Vec<SocketAddr>>>,
-        now: Instant,
-    ) -> Result<bool> {
-        if let Slot::Connecting { connector, attempt: a, .. } = slot {
-            if *a == attempt {
-                if let Some(r) = result.take() {
-                    connector.on_resolved(&self.registry, r, now)?;
-                }
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Advances a slot; returns the response once complete (its cookies stored, the
