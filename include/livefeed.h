@@ -30,6 +30,18 @@
 
 
 /**
+ * The longest frame header: 2 bytes, an 8-byte length and a 4-byte mask (which a server
+ * may not send, but the length is what the header says).
+ */
+#define MAX_HEADER 14
+
+/**
+ * The most bytes [`Decoder::decode`] may leave unconsumed when it asks for more: a
+ * control frame with its header (data frames are taken as far as they arrived).
+ */
+#define MAX_UNCONSUMED (MAX_HEADER + 125)
+
+/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0

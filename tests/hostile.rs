@@ -610,6 +610,5 @@ fn invalid_utf8_close_reason_is_reported_as_such() {
     let _g = shared();
     let run = run(hostile_cfg("/bad-utf8-close"));
     let e = run.ends_with(ErrorCode::WsInvalidUtf8, OPENED);
-    // tungstenite does not tell a text message from a close reason: the message names both.
-    assert!(e.message.contains("close reason"), "{}", e.message);
+    assert!(e.message.contains("close frame's reason"), "{}", e.message);
 }

@@ -1,11 +1,12 @@
-//! An open WebSocket: tungstenite's codec over our stream, with send accounting and keepalive.
+//! An open WebSocket: our decoder for what arrives, tungstenite's codec for what we send,
+//! with send accounting and keepalive.
 
 use crate::config::{Limits, MAX_MESSAGE_LIMIT, Timeouts};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::Stream;
-use std::io::{self, Read, Write};
+use crate::ws::decode::{Decoder, Frame};
+use std::io::{self, Read};
 use std::time::Instant;
-use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Bytes, Message};
@@ -35,7 +36,12 @@ pub enum Incoming<'a> {
 /// An open WebSocket connection.
 pub struct Link {
     stream: Stream,
+    /// tungstenite's codec, for the frames we send.
     ctx: WebSocketContext,
+    /// Our decoder, for the frames we receive.
+    decoder: Decoder,
+    /// Whether our close frame is queued or sent.
+    we_closed: bool,
     /// Bytes handed to tungstenite since its buffer was last completely flushed.
     unflushed: usize,
     last_rx: Instant,
@@ -46,15 +52,16 @@ pub struct Link {
     rtt: Option<std::time::Duration>,
     peer_close: Option<(u16, String)>,
     /// Socket bytes read into the loop's shared chunk but not consumed when a read pass
-    /// ended (its budget ran out); empty, without an allocation, otherwise.
+    /// ended (its turns ran out, or a header was cut); empty, without an allocation,
+    /// while the session is idle.
     spill: Vec<u8>,
-    spill_pos: usize,
 }
 
-/// The tungstenite settings for our limits: small eager read buffer, bounded write buffer.
-pub fn codec_config(limits: &Limits) -> WebSocketConfig {
+/// The tungstenite settings for our limits: no read buffer (it does not read), bounded
+/// write buffer.
+fn codec_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(limits.read_buffer)
+        .read_buffer_size(0)
         .write_buffer_size(0)
         // Our own accounting refuses sends first; this is a backstop above it.
         .max_write_buffer_size(
@@ -64,8 +71,8 @@ pub fn codec_config(limits: &Limits) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame.min(MAX_MESSAGE_LIMIT)))
 }
 
-/// Maps a tungstenite error to ours; `None` for "would block".
-pub fn map_error(e: tungstenite::Error) -> Option<Error> {
+/// Maps a tungstenite write error to ours; `None` for "would block".
+fn map_error(e: tungstenite::Error) -> Option<Error> {
     use tungstenite::Error as T;
     Some(match e {
         T::Io(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
@@ -73,19 +80,8 @@ pub fn map_error(e: tungstenite::Error) -> Option<Error> {
         T::ConnectionClosed | T::AlreadyClosed => {
             Error::new(ErrorCode::Closed, "connection closed")
         }
-        T::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Error::new(
-            ErrorCode::WsAbnormalClose,
-            "peer closed the connection without a close frame",
-        ),
         T::Protocol(p) => {
             Error::new(ErrorCode::WsProtocol, format!("WebSocket protocol error: {p}"))
-        }
-        T::Utf8(m) => {
-            // tungstenite does not say which: a text message, or a close frame's reason.
-            Error::new(
-                ErrorCode::WsInvalidUtf8,
-                format!("invalid UTF-8 in a text message or a close reason: {m}"),
-            )
         }
         T::Capacity(c) => Error::new(ErrorCode::WsTooLarge, format!("size limit exceeded: {c}")),
         T::WriteBufferFull(_) => Error::new(ErrorCode::Backpressure, "write buffer full"),
@@ -108,82 +104,46 @@ fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
 /// thread in one pass for as long as the peer keeps sending.
 const READ_PASS_BYTES: usize = 256 << 10;
 
-/// The socket as tungstenite reads it during one pass. One large `recv` into the loop's
-/// shared chunk feeds tungstenite's many small reads, so a session's own read buffer can
-/// stay small (idle memory) without a system call per small read (throughput). "Would
-/// block" once the pass's bytes are used up, and says so: the session comes back.
-struct Metered<'a> {
-    stream: &'a mut Stream,
-    left: usize,
-    exhausted: bool,
-    /// The loop's chunk and its unread part `pos..end`.
-    chunk: &'a mut [u8],
-    pos: usize,
-    end: usize,
-    /// Bytes kept from the previous pass, read first.
-    spill: &'a mut Vec<u8>,
-    spill_pos: &'a mut usize,
+/// What one read pass may still do.
+struct Pass {
+    /// Messages and control frames the pass may still hand out before its next read.
+    frames_left: usize,
+    /// Socket bytes left to read.
+    bytes_left: usize,
+    /// Whether a frame was decoded (bytes alone do not prove the peer alive).
+    got_any: bool,
 }
 
-impl Read for Metered<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if *self.spill_pos < self.spill.len() {
-            let from = &self.spill[*self.spill_pos..];
-            let n = buf.len().min(from.len());
-            buf[..n].copy_from_slice(&from[..n]);
-            *self.spill_pos += n;
-            if *self.spill_pos == self.spill.len() {
-                self.spill.clear(); // the allocation stays while the session is busy
-                *self.spill_pos = 0;
-            }
-            return Ok(n);
-        }
-        if self.pos == self.end {
-            if self.left == 0 {
-                self.exhausted = true;
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let want = self.chunk.len().min(self.left);
-            let got = self.stream.read(&mut self.chunk[..want])?;
-            self.left -= got;
-            (self.pos, self.end) = (0, got);
-        }
-        let n = buf.len().min(self.end - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for Metered<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
+/// What a decoded frame asks of the link once the frame's bytes are no longer borrowed.
+enum Then {
+    Write(Answers),
+    Pong(Bytes),
+    ReplyClose(Option<(u16, String)>),
+    Nothing,
 }
 
 impl Link {
     /// Wraps a stream whose upgrade succeeded; `leftover` are bytes read past the 101.
     pub fn new(stream: Stream, leftover: Vec<u8>, limits: &Limits, now: Instant) -> Link {
-        let ctx = WebSocketContext::from_partially_read(
-            leftover,
-            Role::Client,
-            Some(codec_config(limits)),
-        );
+        // Frames are read by our decoder: tungstenite's codec only writes, so it gets
+        // no read buffer.
+        let ctx = WebSocketContext::new(Role::Client, Some(codec_config(limits)));
         Link {
             stream,
             ctx,
+            decoder: Decoder::new(
+                limits.max_frame.min(MAX_MESSAGE_LIMIT),
+                limits.max_message.min(MAX_MESSAGE_LIMIT),
+                limits.read_buffer,
+            ),
+            we_closed: false,
             unflushed: 0,
             last_rx: now,
             ping_sent: None,
             ping_rtt_from: None,
             rtt: None,
             peer_close: None,
-            spill: Vec::new(),
-            spill_pos: 0,
+            spill: leftover,
         }
     }
 
@@ -193,7 +153,9 @@ impl Link {
     }
 
     /// Reads up to `budget` data messages, handing each to `on_message`, and writes the
-    /// messages it returns (answers) before reading the next frame.
+    /// messages it returns (answers) before reading the next frame. `chunk` is the loop's
+    /// shared read buffer: a message that arrived whole in it reaches `on_message` as a
+    /// view into it, uncopied.
     pub fn read(
         &mut self,
         budget: usize,
@@ -201,98 +163,137 @@ impl Link {
         chunk: &mut [u8],
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
-        let mut delivered = 0;
-        let mut got_any = false;
-        let mut left = READ_PASS_BYTES;
-        let (mut pos, mut end) = (0, 0);
-        let outcome = loop {
-            if delivered >= budget {
-                break Ok(ReadOutcome::Budget);
+        let mut pass = Pass { frames_left: budget, bytes_left: READ_PASS_BYTES, got_any: false };
+        let outcome = self.read_pass(&mut pass, chunk, now, on_message);
+        if matches!(outcome, Ok(ReadOutcome::Drained)) {
+            // Idle again: an idle session holds no read memory it does not need.
+            if self.spill.is_empty() {
+                self.spill = Vec::new();
             }
-            let mut metered = Metered {
-                stream: &mut self.stream,
-                left,
-                exhausted: false,
-                chunk: &mut *chunk,
-                pos,
-                end,
-                spill: &mut self.spill,
-                spill_pos: &mut self.spill_pos,
-            };
-            let read = self.ctx.read(&mut metered);
-            (left, pos, end) = (metered.left, metered.pos, metered.end);
-            if metered.exhausted && matches!(&read, Err(tungstenite::Error::Io(_))) {
-                // Bytes alone do not prove the peer alive: only frames that parse do, so
-                // a flood of fragments that never ends a message still meets the keepalive.
-                break Ok(ReadOutcome::Budget);
-            }
-            match read {
-                Ok(msg) => {
-                    got_any = true;
-                    // Control frames count too: a ping flood gets no more turns than data.
-                    delivered += usize::from(!matches!(msg, Message::Text(_) | Message::Binary(_)));
-                    match msg {
-                        Message::Text(t) => {
-                            delivered += 1;
-                            let answers = on_message(Incoming::Text(t.as_str()));
-                            if let Err(e) = answers.and_then(|a| self.write_all(a)) {
-                                break Err(e);
-                            }
-                        }
-                        Message::Binary(b) => {
-                            delivered += 1;
-                            let answers = on_message(Incoming::Binary(&b));
-                            if let Err(e) = answers.and_then(|a| self.write_all(a)) {
-                                break Err(e);
-                            }
-                        }
-                        Message::Close(Some(f))
-                            if f.code == CloseCode::Protocol
-                                && f.reason.as_str() == "Protocol violation" =>
-                        {
-                            // tungstenite's stand-in for a code that may not appear on the wire
-                            // (1005, 1006, 1015, unassigned); it already answered with 1002.
-                            break Err(Error::new(
-                                ErrorCode::WsProtocol,
-                                "the peer sent a close frame with a forbidden status code",
-                            ));
-                        }
-                        Message::Close(frame) => {
-                            self.peer_close = Some(match frame {
-                                Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
-                                None => (1005, String::new()),
-                            });
-                        }
-                        Message::Pong(_) => {
-                            if let Some(sent) = self.ping_rtt_from.take() {
-                                self.rtt = Some(now.saturating_duration_since(sent));
-                            }
-                        }
-                        Message::Ping(_) | Message::Frame(_) => {}
-                    }
-                }
-                Err(tungstenite::Error::ConnectionClosed)
-                | Err(tungstenite::Error::AlreadyClosed) => {
-                    let (code, reason) = self.peer_close.take().unwrap_or((1005, String::new()));
-                    break Ok(ReadOutcome::Closed(code, reason));
-                }
-                Err(e) => match map_error(e) {
-                    None => break Ok(ReadOutcome::Drained),
-                    Some(err) => break Err(err),
-                },
-            }
-        };
-        if pos < end {
-            // The pass ended with bytes in the shared chunk: keep them for the next one,
-            // which must come even if the socket has nothing new to say.
-            self.spill.extend_from_slice(&chunk[pos..end]);
-            if matches!(outcome, Ok(ReadOutcome::Drained)) {
-                return self.finish_read(Ok(ReadOutcome::Budget), got_any, now);
-            }
-        } else if self.spill.is_empty() && matches!(outcome, Ok(ReadOutcome::Drained)) {
-            self.spill = Vec::new(); // idle again: idle sessions hold no spill memory
+            self.decoder.release_idle();
         }
-        self.finish_read(outcome, got_any, now)
+        self.finish_read(outcome, pass.got_any, now)
+    }
+
+    fn read_pass(
+        &mut self,
+        pass: &mut Pass,
+        chunk: &mut [u8],
+        now: Instant,
+        on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
+    ) -> Result<ReadOutcome> {
+        let mut end = 0;
+        if !self.spill.is_empty() {
+            // Bytes kept from the last pass (or read past the upgrade) come first.
+            let mut spill = std::mem::take(&mut self.spill);
+            let used = self.frames(&spill, pass, now, on_message)?;
+            // What is left is short (a header, a control frame): it moves to the chunk.
+            let rest = &spill[used..];
+            chunk[..rest.len()].copy_from_slice(rest);
+            end = rest.len();
+            spill.clear(); // the allocation stays while the session is busy
+            self.spill = spill;
+        }
+        loop {
+            let used = self.frames(&chunk[..end], pass, now, on_message)?;
+            // The decoder wants more: keep its unconsumed tail at the front of the chunk.
+            chunk.copy_within(used..end, 0);
+            end -= used;
+            // Turns are counted per read, not per frame: what one read brought in is
+            // handled in the same pass, so nothing is copied aside for the next one.
+            if pass.frames_left == 0 || pass.bytes_left == 0 {
+                self.spill.extend_from_slice(&chunk[..end]);
+                return Ok(ReadOutcome::Budget);
+            }
+            let want = (chunk.len() - end).min(pass.bytes_left);
+            match self.stream.read(&mut chunk[end..end + want]) {
+                Ok(0) => return self.at_eof(),
+                Ok(n) => {
+                    pass.bytes_left -= n;
+                    end += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.spill.extend_from_slice(&chunk[..end]);
+                    return Ok(ReadOutcome::Drained);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A reset after the peer's close frame (it got our reply after closing its
+                // socket) still ends a clean close.
+                Err(_) if self.peer_close.is_some() => return self.at_eof(),
+                Err(e) => return Err(Error::new(ErrorCode::Io, format!("connection lost: {e}"))),
+            }
+        }
+    }
+
+    /// Decodes and handles the frames in `input` until it needs more bytes; returns the
+    /// bytes it consumed.
+    fn frames(
+        &mut self,
+        input: &[u8],
+        pass: &mut Pass,
+        now: Instant,
+        on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
+    ) -> Result<usize> {
+        let mut pos = 0;
+        loop {
+            if self.peer_close.is_some() {
+                // Nothing the peer sends after its close frame counts (RFC 6455 5.5.1).
+                return Ok(input.len());
+            }
+            let (used, frame) = self.decoder.decode(&input[pos..])?;
+            pos += used;
+            let Some(frame) = frame else {
+                if used > 0 {
+                    continue; // a fragment, or the start of a frame: the input may hold more
+                }
+                return Ok(pos);
+            };
+            pass.got_any = true;
+            // Control frames count too: a ping flood gets no more turns than data.
+            pass.frames_left = pass.frames_left.saturating_sub(1);
+            let then = match frame {
+                Frame::Text(t) => Then::Write(on_message(Incoming::Text(t))?),
+                Frame::Binary(b) => Then::Write(on_message(Incoming::Binary(b))?),
+                Frame::Ping(p) => Then::Pong(Bytes::copy_from_slice(p)),
+                Frame::Pong(_) => {
+                    if let Some(sent) = self.ping_rtt_from.take() {
+                        self.rtt = Some(now.saturating_duration_since(sent));
+                    }
+                    Then::Nothing
+                }
+                Frame::Close(close) => Then::ReplyClose(close.map(|(c, r)| (c, r.to_string()))),
+            };
+            match then {
+                Then::Write(answers) => self.write_all(answers)?,
+                Then::Pong(payload) if !self.we_closed => self.write(Message::Pong(payload), 0)?,
+                Then::ReplyClose(close) => {
+                    // Echo the status code (RFC 6455 5.5.1); the peer then ends the TCP
+                    // connection, and the pass that sees it reports `Closed`.
+                    let reply = close.as_ref().map(|(code, _)| CloseFrame {
+                        code: CloseCode::from(*code),
+                        reason: "".into(),
+                    });
+                    self.peer_close = Some(close.unwrap_or((1005, String::new())));
+                    // Best effort: a peer that hung up right after its close frame has
+                    // still closed cleanly.
+                    let _ = self.close_with(reply);
+                }
+                Then::Pong(_) | Then::Nothing => {}
+            }
+        }
+    }
+
+    /// The peer ended the TCP connection.
+    fn at_eof(&mut self) -> Result<ReadOutcome> {
+        match self.peer_close.take() {
+            Some((code, reason)) => Ok(ReadOutcome::Closed(code, reason)),
+            // We closed first and the peer hung up without its close frame: still an end.
+            None if self.we_closed => Ok(ReadOutcome::Closed(1005, String::new())),
+            None => Err(Error::new(
+                ErrorCode::WsAbnormalClose,
+                "peer closed the connection without a close frame",
+            )),
+        }
     }
 
     fn finish_read(
@@ -347,8 +348,12 @@ impl Link {
 
     /// Starts the close handshake.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-        match self.ctx.close(&mut self.stream, Some(frame)) {
+        self.close_with(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }))
+    }
+
+    fn close_with(&mut self, frame: Option<CloseFrame>) -> Result<()> {
+        self.we_closed = true;
+        match self.ctx.close(&mut self.stream, frame) {
             Ok(()) => Ok(()),
             Err(e) => match map_error(e) {
                 None => Ok(()),
@@ -361,6 +366,7 @@ impl Link {
     /// Best effort: tell the peer why we fail the connection, then stop.
     fn fail(&mut self, code: ErrorCode) {
         if let Some(close) = close_code_for(code) {
+            self.we_closed = true;
             let _ = self
                 .ctx
                 .close(&mut self.stream, Some(CloseFrame { code: close, reason: "".into() }));

@@ -1,6 +1,7 @@
-//! WebSocket client: the upgrade exchange over our HTTP layer, then tungstenite's
-//! frame codec driven over the non-blocking stream.
+//! WebSocket client: the upgrade exchange over our HTTP layer, then our frame decoder
+//! for what arrives and tungstenite's codec for what we send, over the non-blocking stream.
 
+pub mod decode;
 pub mod handshake;
 pub mod link;
 
