@@ -30,18 +30,6 @@
 
 
 /**
- * The longest frame header: 2 bytes, an 8-byte length and a 4-byte mask (which a server
- * may not send, but the length is what the header says).
- */
-#define MAX_HEADER 14
-
-/**
- * The most bytes [`Decoder::decode`] may leave unconsumed when it asks for more: a
- * control frame with its header (data frames are taken as far as they arrived).
- */
-#define MAX_UNCONSUMED (MAX_HEADER + 125)
-
-/**
  * Major version of the header; compare with `lf_version_number()` at run time.
  */
 #define LF_VERSION_MAJOR 0
@@ -478,9 +466,10 @@ enum lf_limit
    */
   LF_LIMIT_REDIRECTS = 5,
   /**
-   * Each WebSocket's own read buffer (default 2 KiB): memory an idle session keeps.
-   * Socket reads go through one larger buffer per loop, so a small value costs little
-   * throughput.
+   * The first allocation for a WebSocket message that must be put together: one in
+   * fragments, or one cut by the end of a read (default 2 KiB). Socket reads go through
+   * one buffer per loop and whole messages are handed over from there, so an idle
+   * session keeps no read buffer at all.
    */
   LF_LIMIT_READ_BUFFER = 6,
 };

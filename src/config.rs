@@ -102,9 +102,9 @@ impl Default for Timeouts {
     }
 }
 
-/// The largest frame or message limit honoured: tungstenite reserves a frame's announced
-/// length before its payload arrives, so a larger limit would let a bare frame header
-/// make it ask for more memory than exists (an abort, not an error).
+/// The largest frame or message limit honoured: a message is held whole in memory before
+/// it is handed over, so a larger limit would let one peer make the process ask for more
+/// memory than exists (an abort, not an error).
 pub const MAX_MESSAGE_LIMIT: usize = 1 << 30;
 
 /// Size limits. Every buffer the library keeps is bounded by one of these.
@@ -122,8 +122,9 @@ pub struct Limits {
     pub max_http_body: usize,
     /// Most redirects followed by one HTTP exchange.
     pub max_redirects: usize,
-    /// Each WebSocket's own read buffer (reads from the socket go through the loop's
-    /// larger shared chunk first).
+    /// The first allocation for a WebSocket message that must be put together
+    /// (fragmented, or cut by a read); whole messages are handed over from the loop's
+    /// shared read chunk.
     pub read_buffer: usize,
 }
 

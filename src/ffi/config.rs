@@ -54,9 +54,10 @@ pub enum lf_limit {
     HttpBody = 4,
     /// Most redirects followed (default 5).
     Redirects = 5,
-    /// Each WebSocket's own read buffer (default 2 KiB): memory an idle session keeps.
-    /// Socket reads go through one larger buffer per loop, so a small value costs little
-    /// throughput.
+    /// The first allocation for a WebSocket message that must be put together: one in
+    /// fragments, or one cut by the end of a read (default 2 KiB). Socket reads go through
+    /// one buffer per loop and whole messages are handed over from there, so an idle
+    /// session keeps no read buffer at all.
     ReadBuffer = 6,
 }
 
