@@ -263,6 +263,13 @@ impl<'a> Event<'a> {
     pub fn json_at(&self, pointer: &str) -> Option<&Value> {
         self.json()?.pointer(pointer)
     }
+
+    /// The text of the value at a JSON pointer, found by one pass over the payload that
+    /// builds nothing (see [`crate::json_pointer`]); cheaper than [`Event::json_at`] for
+    /// a few fields of a message.
+    pub fn json_find(&self, pointer: &str) -> Option<&'a serde_json::value::RawValue> {
+        crate::json_pointer::find(self.payload, pointer)
+    }
 }
 
 #[cfg(test)]

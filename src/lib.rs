@@ -10,6 +10,7 @@ pub mod engineio;
 pub mod error;
 pub mod event;
 pub mod http;
+pub mod json_pointer;
 pub mod net;
 pub mod reactor;
 pub mod session;

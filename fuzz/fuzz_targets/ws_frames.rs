@@ -80,7 +80,8 @@ fuzz_target!(|input: &[u8]| {
     let count = usize::from(splits & 7).min(rest.len());
     let (sizes, data) = rest.split_at(count);
     let pieces: Vec<usize> = sizes.iter().map(|&b| usize::from(b) + 1).collect();
-    let limits = (MAX_FRAMES[usize::from(limits & 7)], MAX_MESSAGES[usize::from((limits >> 3) & 7)]);
+    let limits =
+        (MAX_FRAMES[usize::from(limits & 7)], MAX_MESSAGES[usize::from((limits >> 3) & 7)]);
     let whole = decode(limits, &[], data);
     let split = decode(limits, &pieces, data);
     assert_eq!(whole, split, "the outcome depends on how the bytes were split");

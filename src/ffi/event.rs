@@ -4,7 +4,9 @@ use super::boundary::{guard, result, str_arg, write_out};
 use super::types::{lf_bytes, lf_str};
 use crate::error::{Error, ErrorCode};
 use crate::event::{Event, EventKind, SessionState};
+use crate::json_pointer::{self, Kind};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::ffi::c_char;
 
@@ -141,7 +143,7 @@ pub extern "C" fn lf_event_close_code(event: *const lf_event) -> u16 {
     with_event(event, 0, |_, e| e.close_code())
 }
 
-fn lookup<'e>(e: &'e Event<'_>, pointer: *const c_char) -> crate::Result<&'e Value> {
+fn lookup<'e>(e: &'e Event<'_>, pointer: *const c_char) -> crate::Result<&'e RawValue> {
     // SAFETY: NULL or NUL-terminated (caller contract).
     let pointer = unsafe { str_arg(pointer, "pointer") }?;
     if !pointer.is_empty() && !pointer.starts_with('/') {
@@ -150,8 +152,17 @@ fn lookup<'e>(e: &'e Event<'_>, pointer: *const c_char) -> crate::Result<&'e Val
             "a JSON pointer is empty or starts with '/'",
         ));
     }
-    e.json_at(pointer)
+    e.json_find(pointer)
         .ok_or_else(|| Error::new(ErrorCode::NotFound, "no value at that JSON pointer"))
+}
+
+/// Keeps text made during the callback alive until it returns, and views it.
+fn keep(view: &lf_event, text: String) -> lf_str {
+    let text = text.into_boxed_str();
+    let s = lf_str::from(&text);
+    // The box's heap buffer does not move when the arena grows: `s` stays valid.
+    view.arena.borrow_mut().push(text);
+    s
 }
 
 fn mismatch(want: &str) -> Error {
@@ -166,7 +177,8 @@ fn json_call(
 }
 
 /// Looks up a string in the JSON payload by JSON pointer (RFC 6901, e.g. `"/state/on"`;
-/// `""` is the whole payload). The payload is parsed once, on the first lookup.
+/// `""` is the whole payload). Each lookup is one pass over the payload that builds
+/// nothing: read the fields you need, and nothing else is parsed.
 ///
 /// Parameters: `pointer` NUL-terminated; `out` receives a view valid until the callback
 /// returns (written only on success).
@@ -180,10 +192,22 @@ pub extern "C" fn lf_event_json_string(
     pointer: *const c_char,
     out: *mut lf_str,
 ) -> ErrorCode {
-    json_call(event, |_, e| {
-        let s = lookup(e, pointer)?.as_str().ok_or_else(|| mismatch("string"))?;
+    json_call(event, |view, e| {
+        let raw = lookup(e, pointer)?;
+        if json_pointer::kind(raw) != Kind::String {
+            return Err(mismatch("string"));
+        }
+        let quoted = raw.get();
+        let inner = &quoted[1..quoted.len() - 1];
+        let s = if inner.contains('\\') {
+            // Escapes: the unescaped copy lives until the callback returns.
+            let text: String = serde_json::from_str(quoted).map_err(|_| mismatch("string"))?;
+            keep(view, text)
+        } else {
+            lf_str::from(inner) // the payload's own bytes
+        };
         // SAFETY: NULL or writable (caller contract).
-        unsafe { write_out(out, lf_str::from(s), "out") }
+        unsafe { write_out(out, s, "out") }
     })
 }
 
@@ -196,7 +220,12 @@ pub extern "C" fn lf_event_json_number(
     out: *mut f64,
 ) -> ErrorCode {
     json_call(event, |_, e| {
-        let n = lookup(e, pointer)?.as_f64().ok_or_else(|| mismatch("number"))?;
+        let raw = lookup(e, pointer)?;
+        if json_pointer::kind(raw) != Kind::Number {
+            return Err(mismatch("number"));
+        }
+        // JSON's number grammar is a subset of Rust's; both round correctly.
+        let n: f64 = raw.get().parse().map_err(|_| mismatch("number"))?;
         // SAFETY: NULL or writable (caller contract).
         unsafe { write_out(out, n, "out") }
     })
@@ -210,7 +239,11 @@ pub extern "C" fn lf_event_json_bool(
     out: *mut bool,
 ) -> ErrorCode {
     json_call(event, |_, e| {
-        let b = lookup(e, pointer)?.as_bool().ok_or_else(|| mismatch("boolean"))?;
+        let b = match lookup(e, pointer)?.get() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(mismatch("boolean")),
+        };
         // SAFETY: NULL or writable (caller contract).
         unsafe { write_out(out, b, "out") }
     })
@@ -236,12 +269,13 @@ pub extern "C" fn lf_event_json_raw(
     out: *mut lf_str,
 ) -> ErrorCode {
     json_call(event, |view, e| {
-        let text = serde_json::to_string(lookup(e, pointer)?)
-            .map_err(|e| Error::new(ErrorCode::Protocol, e.to_string()))?
-            .into_boxed_str();
-        let s = lf_str::from(&text);
-        // The box's heap buffer does not move when the arena grows: `s` stays valid.
-        view.arena.borrow_mut().push(text);
+        let raw = lookup(e, pointer)?;
+        // Normalized: parsed and written again (compact, as documented).
+        let value: Value = serde_json::from_str(raw.get())
+            .map_err(|e| Error::new(ErrorCode::Protocol, e.to_string()))?;
+        let text = serde_json::to_string(&value)
+            .map_err(|e| Error::new(ErrorCode::Protocol, e.to_string()))?;
+        let s = keep(view, text);
         // SAFETY: NULL or writable (caller contract).
         unsafe { write_out(out, s, "out") }
     })
