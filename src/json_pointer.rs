@@ -21,11 +21,19 @@ pub fn find<'a>(json: &'a [u8], pointer: &str) -> Option<&'a RawValue> {
         return None;
     }
     let mut de = serde_json::Deserializer::from_slice(json);
-    let found = Seek { rest: pointer }.deserialize(&mut de).ok()?;
+    let found = Seek { rest: pointer, depth: 0 }.deserialize(&mut de).ok()?;
     de.end().ok()?;
-    // serde_json takes a raw value's text as it comes: check it as a parse would.
-    let found = found?;
-    serde_json::from_str::<Skip>(found.get()).ok()?;
+    // serde_json takes a raw value's text as it comes: check it as a parse would, nesting
+    // limit included (counted from the document's top, hence the brackets around it).
+    let (found, depth) = found?;
+    if depth > 0 && matches!(kind(found), Kind::Array | Kind::Object) {
+        let mut nested = "[".repeat(depth);
+        nested.push_str(found.get());
+        nested.push_str(&"]".repeat(depth));
+        serde_json::from_str::<Skip>(&nested).ok()?;
+    } else {
+        serde_json::from_str::<Skip>(found.get()).ok()?;
+    }
     Some(found)
 }
 
@@ -131,17 +139,19 @@ fn index(token: &str) -> Option<usize> {
     token.parse().ok()
 }
 
-/// Follows `rest` into the value being read; every other value is skipped.
+/// Follows `rest` into the value being read, `depth` containers down; every other
+/// value is skipped. Finds the value and its depth.
 struct Seek<'p> {
     rest: &'p str,
+    depth: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for Seek<'_> {
-    type Value = Option<&'de RawValue>;
+    type Value = Option<(&'de RawValue, usize)>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         if self.rest.is_empty() {
-            return <&RawValue>::deserialize(d).map(Some);
+            return <&RawValue>::deserialize(d).map(|raw| Some((raw, self.depth)));
         }
         d.deserialize_any(self)
     }
@@ -171,7 +181,7 @@ impl<'de> Visitor<'de> for KeyIs<'_> {
 }
 
 impl<'de> Visitor<'de> for Seek<'_> {
-    type Value = Option<&'de RawValue>;
+    type Value = Option<(&'de RawValue, usize)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
@@ -183,7 +193,7 @@ impl<'de> Visitor<'de> for Seek<'_> {
         while let Some(hit) = map.next_key_seed(KeyIs(token))? {
             if hit {
                 // The last of duplicate keys wins, as in a parsed object.
-                found = map.next_value_seed(Seek { rest })?;
+                found = map.next_value_seed(Seek { rest, depth: self.depth + 1 })?;
             } else {
                 map.next_value::<Skip>()?;
             }
@@ -198,7 +208,7 @@ impl<'de> Visitor<'de> for Seek<'_> {
         let mut i = 0;
         loop {
             if Some(i) == wanted {
-                match seq.next_element_seed(Seek { rest })? {
+                match seq.next_element_seed(Seek { rest, depth: self.depth + 1 })? {
                     Some(v) => found = v,
                     None => break,
                 }
@@ -272,6 +282,12 @@ mod tests {
             assert_eq!(at(doc, "/a"), None, "{doc}");
         }
         assert_eq!(at(r#"{"a": "\ud800"}"#, "/a"), None, "the value found, too");
+        // Nesting counts from the top of the document, as in a parse.
+        for n in [126, 127, 128] {
+            let doc = format!(r#"{{"a": {}{}}}"#, "[".repeat(n), "]".repeat(n));
+            let parsed = serde_json::from_str::<Value>(&doc).ok();
+            assert_eq!(at(&doc, "/a").is_some(), parsed.is_some(), "{n} levels");
+        }
     }
 
     #[test]

@@ -37,8 +37,9 @@ use std::time::Instant;
 use transport::Transport;
 use tungstenite::Message;
 
-/// Data messages handled per readiness event before other sessions get their turn.
-const READ_BUDGET: usize = 64;
+/// Frames handed out per read pass before other sessions get their turn (a pass stops
+/// reading the socket at half of it, so ordinary traffic never meets the hard limit).
+const READ_BUDGET: usize = 1024;
 
 /// Carries a resolver answer `(session id, attempt, result)` back to the loop, from any thread.
 pub type ResolvedSink = Arc<dyn Fn(u64, u64, io::Result<Vec<SocketAddr>>) + Send + Sync>;

@@ -1,7 +1,9 @@
 //! Socket.IO packets: `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`.
 
 use crate::error::{Error, ErrorCode, Result};
+use serde::de::IgnoredAny;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Most binary attachments one packet may announce (each is buffered until complete).
 pub const MAX_ATTACHMENTS: usize = 256;
@@ -110,27 +112,54 @@ impl<'a> Header<'a> {
 }
 
 /// An event's name and its arguments as one JSON array text, split without building a
-/// JSON tree (the hot path of every feed): the data is validated and cut at its top-level
-/// commas by serde_json's raw values.
-pub fn split_event(json: &str) -> Result<(String, String)> {
-    let parts: Vec<&serde_json::value::RawValue> = serde_json::from_str(json).map_err(|e| {
+/// JSON tree (the hot path of every feed): one validating pass over the text, then the
+/// name is cut out by hand. The name is borrowed unless it has escapes; the arguments are
+/// the rest of the array's text, behind a new `[` (one allocation).
+pub fn split_event(json: &str) -> Result<(Cow<'_, str>, String)> {
+    serde_json::from_str::<IgnoredAny>(json).map_err(|e| {
         malformed(format!("an event must be a JSON array starting with its name ({e})"))
     })?;
-    let (first, rest) = parts
-        .split_first()
-        .ok_or_else(|| malformed("an event must be a non-empty array starting with its name"))?;
-    let name: String = serde_json::from_str(first.get())
-        .map_err(|_| malformed("an event must be a non-empty array starting with its name"))?;
-    let mut args = String::with_capacity(json.len());
-    args.push('[');
-    for (i, a) in rest.iter().enumerate() {
-        if i > 0 {
-            args.push(',');
-        }
-        args.push_str(a.get());
+    let bad = || malformed("an event must be a non-empty array starting with its name");
+    // Valid JSON from here on, so a string ends at the first unescaped quote (escapes and
+    // quotes are ASCII: every slice below is at a character boundary).
+    let b = json.as_bytes();
+    let open = skip_ws(b, 0);
+    let start = skip_ws(b, open + 1);
+    if b.get(open) != Some(&b'[') || b.get(start) != Some(&b'"') {
+        return Err(bad());
     }
-    args.push(']');
+    let (mut end, mut escaped) = (start + 1, false);
+    loop {
+        match b.get(end) {
+            Some(b'\\') => (end, escaped) = (end + 2, true),
+            Some(b'"') => break,
+            Some(_) => end += 1,
+            None => return Err(bad()),
+        }
+    }
+    let quoted = &json[start..=end];
+    let name = if escaped {
+        Cow::Owned(serde_json::from_str::<String>(quoted).map_err(|_| bad())?)
+    } else {
+        Cow::Borrowed(&quoted[1..quoted.len() - 1])
+    };
+    let after = skip_ws(b, end + 1);
+    let rest = match b.get(after) {
+        Some(b',') => &json[after + 1..],
+        _ => "]", // valid JSON: the array ends after its name
+    };
+    let mut args = String::with_capacity(rest.len() + 1);
+    args.push('[');
+    args.push_str(rest);
     Ok((name, args))
+}
+
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
 }
 
 /// One packet.
@@ -348,10 +377,12 @@ mod tests {
 
     #[test]
     fn splits_events_without_a_tree() {
-        let (name, args) = split_event(r#"["tick", {"i": 1}, [2,3] ,"x"]"#).unwrap();
-        assert_eq!((name.as_str(), args.as_str()), ("tick", r#"[{"i": 1},[2,3],"x"]"#));
-        assert_eq!(split_event(r#"["a\"b"]"#).unwrap(), ("a\"b".to_string(), "[]".to_string()));
-        for bad in ["[]", "[1]", "{}", "[\"e\"", "nope", "[\"e\",]"] {
+        let (name, args) = split_event(r#" [ "tick", {"i": 1}, [2,3] ,"x"] "#).unwrap();
+        assert!(matches!(name, Cow::Borrowed("tick")), "borrowed: {name:?}");
+        assert_eq!(args, r#"[ {"i": 1}, [2,3] ,"x"] "#);
+        let (name, args) = split_event(r#"["a\"b\\" ]"#).unwrap();
+        assert_eq!((name.as_ref(), args.as_str()), ("a\"b\\", "[]"));
+        for bad in ["[]", "[1]", "{}", "[\"e\"", "nope", "[\"e\",]", "\"e\"", "[{\"e\":1}]"] {
             assert!(split_event(bad).is_err(), "{bad}");
         }
     }

@@ -189,11 +189,12 @@ impl Decoder {
         let Some(h) = parse_header(input)? else {
             return Ok((0, None));
         };
-        if h.len > self.max_frame {
-            return Err(too_large("frame", h.len, self.max_frame));
-        }
         let available = input.len() - h.size;
         let whole = h.len <= available as u64;
+        if h.opcode < CLOSE && h.len > self.max_frame {
+            // Control frames are at most 125 bytes whatever the limit.
+            return Err(too_large("frame", h.len, self.max_frame));
+        }
         if h.opcode >= CLOSE {
             if !whole {
                 return Ok((0, None));
@@ -238,7 +239,7 @@ impl Decoder {
         }
         if self.message.is_none() {
             self.message = Some(h.opcode);
-            let ahead = len.min(RESERVE_AHEAD).max(self.min_assembly);
+            let ahead = len.max(self.min_assembly).min(RESERVE_AHEAD);
             self.assembly.reserve(ahead);
         }
         let take = len.min(available);
@@ -435,11 +436,15 @@ mod tests {
         let mut d = Decoder::new(4, 6, 0);
         d.decode(&frame(0x01, b"1234")).unwrap();
         assert_eq!(code(d.decode(&frame(0x80, b"567"))), ErrorCode::WsTooLarge);
+        // Control frames are not data: a ping up to 125 bytes passes any frame limit.
+        let mut d = Decoder::new(4, 6, 0);
+        let ping = frame(0x89, &[7; 125]);
+        assert_eq!(d.decode(&ping).unwrap(), (127, Some(Frame::Ping(&[7; 125]))));
         // A huge announced length reserves a bounded amount, not what it announces.
-        let mut d = Decoder::new(1 << 30, 1 << 30, 0);
+        let mut d = Decoder::new(1 << 30, 1 << 30, usize::MAX);
         let header = [0x82, 127, 0, 0, 0, 0, 0x3F, 0, 0, 0, 7];
         assert_eq!(d.decode(&header).unwrap(), (11, None));
-        assert!(d.assembly.capacity() <= RESERVE_AHEAD);
+        assert!(d.assembly.capacity() <= RESERVE_AHEAD, "also with a huge LF_LIMIT_READ_BUFFER");
     }
 
     #[test]

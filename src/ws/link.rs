@@ -106,8 +106,12 @@ const READ_PASS_BYTES: usize = 256 << 10;
 
 /// What one read pass may still do.
 struct Pass {
-    /// Messages and control frames the pass may still hand out before its next read.
+    /// Messages and control frames the pass may still hand out (a hard limit: a flood of
+    /// tiny frames stops here, and the rest of the read waits in the spill).
     frames_left: usize,
+    /// Below this many frames left, the pass reads the socket no more. Halfway: one read
+    /// of ordinary messages fits in what remains, so nothing is copied aside for them.
+    read_floor: usize,
     /// Socket bytes left to read.
     bytes_left: usize,
     /// Whether a frame was decoded (bytes alone do not prove the peer alive).
@@ -163,7 +167,12 @@ impl Link {
         chunk: &mut [u8],
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
     ) -> Result<ReadOutcome> {
-        let mut pass = Pass { frames_left: budget, bytes_left: READ_PASS_BYTES, got_any: false };
+        let mut pass = Pass {
+            frames_left: budget,
+            read_floor: budget / 2,
+            bytes_left: READ_PASS_BYTES,
+            got_any: false,
+        };
         let outcome = self.read_pass(&mut pass, chunk, now, on_message);
         if matches!(outcome, Ok(ReadOutcome::Drained)) {
             // Idle again: an idle session holds no read memory it does not need.
@@ -186,7 +195,12 @@ impl Link {
         if !self.spill.is_empty() {
             // Bytes kept from the last pass (or read past the upgrade) come first.
             let mut spill = std::mem::take(&mut self.spill);
-            let used = self.frames(&spill, pass, now, on_message)?;
+            let (used, out_of_turns) = self.frames(&spill, pass, now, on_message)?;
+            if out_of_turns {
+                spill.drain(..used);
+                self.spill = spill;
+                return Ok(ReadOutcome::Budget);
+            }
             // What is left is short (a header, a control frame): it moves to the chunk.
             let rest = &spill[used..];
             chunk[..rest.len()].copy_from_slice(rest);
@@ -195,13 +209,15 @@ impl Link {
             self.spill = spill;
         }
         loop {
-            let used = self.frames(&chunk[..end], pass, now, on_message)?;
+            let (used, out_of_turns) = self.frames(&chunk[..end], pass, now, on_message)?;
+            if out_of_turns {
+                self.spill.extend_from_slice(&chunk[used..end]);
+                return Ok(ReadOutcome::Budget);
+            }
             // The decoder wants more: keep its unconsumed tail at the front of the chunk.
             chunk.copy_within(used..end, 0);
             end -= used;
-            // Turns are counted per read, not per frame: what one read brought in is
-            // handled in the same pass, so nothing is copied aside for the next one.
-            if pass.frames_left == 0 || pass.bytes_left == 0 {
+            if pass.frames_left <= pass.read_floor || pass.bytes_left == 0 {
                 self.spill.extend_from_slice(&chunk[..end]);
                 return Ok(ReadOutcome::Budget);
             }
@@ -225,20 +241,23 @@ impl Link {
         }
     }
 
-    /// Decodes and handles the frames in `input` until it needs more bytes; returns the
-    /// bytes it consumed.
+    /// Decodes and handles the frames in `input` until it needs more bytes (`false`) or
+    /// the pass's turns run out (`true`); returns the bytes it consumed as well.
     fn frames(
         &mut self,
         input: &[u8],
         pass: &mut Pass,
         now: Instant,
         on_message: &mut dyn FnMut(Incoming<'_>) -> Result<Answers>,
-    ) -> Result<usize> {
+    ) -> Result<(usize, bool)> {
         let mut pos = 0;
         loop {
             if self.peer_close.is_some() {
                 // Nothing the peer sends after its close frame counts (RFC 6455 5.5.1).
-                return Ok(input.len());
+                return Ok((input.len(), false));
+            }
+            if pass.frames_left == 0 {
+                return Ok((pos, true));
             }
             let (used, frame) = self.decoder.decode(&input[pos..])?;
             pos += used;
@@ -246,14 +265,16 @@ impl Link {
                 if used > 0 {
                     continue; // a fragment, or the start of a frame: the input may hold more
                 }
-                return Ok(pos);
+                return Ok((pos, false));
             };
             pass.got_any = true;
             // Control frames count too: a ping flood gets no more turns than data.
-            pass.frames_left = pass.frames_left.saturating_sub(1);
+            pass.frames_left -= 1;
             let then = match frame {
                 Frame::Text(t) => Then::Write(on_message(Incoming::Text(t))?),
                 Frame::Binary(b) => Then::Write(on_message(Incoming::Binary(b))?),
+                // Every ping gets its pong, before anything that follows it (the hard
+                // limit on frames per pass bounds a flood).
                 Frame::Ping(p) => Then::Pong(Bytes::copy_from_slice(p)),
                 Frame::Pong(_) => {
                     if let Some(sent) = self.ping_rtt_from.take() {
@@ -265,7 +286,7 @@ impl Link {
             };
             match then {
                 Then::Write(answers) => self.write_all(answers)?,
-                Then::Pong(payload) if !self.we_closed => self.write(Message::Pong(payload), 0)?,
+                Then::Pong(payload) => self.write(Message::Pong(payload), 0)?,
                 Then::ReplyClose(close) => {
                     // Echo the status code (RFC 6455 5.5.1); the peer then ends the TCP
                     // connection, and the pass that sees it reports `Closed`.
@@ -278,7 +299,7 @@ impl Link {
                     // still closed cleanly.
                     let _ = self.close_with(reply);
                 }
-                Then::Pong(_) | Then::Nothing => {}
+                Then::Nothing => {}
             }
         }
     }
@@ -287,8 +308,9 @@ impl Link {
     fn at_eof(&mut self) -> Result<ReadOutcome> {
         match self.peer_close.take() {
             Some((code, reason)) => Ok(ReadOutcome::Closed(code, reason)),
-            // We closed first and the peer hung up without its close frame: still an end.
-            None if self.we_closed => Ok(ReadOutcome::Closed(1005, String::new())),
+            // We closed first and the peer hung up without its close frame: an end, but
+            // an abnormal one (RFC 6455 7.1.5: no close frame, 1006).
+            None if self.we_closed => Ok(ReadOutcome::Closed(1006, String::new())),
             None => Err(Error::new(
                 ErrorCode::WsAbnormalClose,
                 "peer closed the connection without a close frame",
@@ -323,6 +345,12 @@ impl Link {
     /// bytes it carries; 0 for frames the library makes itself).
     pub fn write(&mut self, msg: Message, budget: usize) -> Result<()> {
         let len = budget;
+        if self.we_closed {
+            // Nothing may follow our close frame: an answer the driver still gives (an
+            // Engine.IO pong, say) is dropped, and its budget returns with the next flush.
+            self.unflushed += len;
+            return Ok(());
+        }
         match self.ctx.write(&mut self.stream, msg) {
             Ok(()) => {}
             Err(e) => {
