@@ -111,7 +111,11 @@ fn check_hot_path(text: &str, decoded: &Result<Packet>) {
     match (split_event(h.json), decoded) {
         (Ok((name, args)), Ok(p)) => {
             let Some(Value::Array(data)) = &p.data else { panic!("event data {:?}", p.data) };
-            assert_eq!(Some(&Value::String(name.into_owned())), data.first(), "event name of {text:?}");
+            assert_eq!(
+                Some(&Value::String(name.into_owned())),
+                data.first(),
+                "event name of {text:?}"
+            );
             let args: Value = serde_json::from_str(&args)
                 .unwrap_or_else(|e| panic!("split_event arguments {args:?} are not JSON: {e}"));
             assert_eq!(args, Value::Array(data[1..].to_vec()), "event arguments of {text:?}");
@@ -125,7 +129,10 @@ fn check_hot_path(text: &str, decoded: &Result<Packet>) {
             let again: Vec<&RawValue> = serde_json::from_str(&args)
                 .unwrap_or_else(|e| panic!("split_event arguments {args:?} are not JSON: {e}"));
             assert_eq!(again.len() + 1, parts.len(), "argument count of {text:?}");
-            assert_eq!(serde_json::from_str::<String>(parts[0].get()).ok(), Some(name.into_owned()));
+            assert_eq!(
+                serde_json::from_str::<String>(parts[0].get()).ok(),
+                Some(name.into_owned())
+            );
         }
         (split, decoded) => {
             panic!("split_event and Packet::decode disagree on {text:?}: {split:?} / {decoded:?}")

@@ -15,6 +15,8 @@
 //!     is checked);
 //!   - the outcome does not depend on how the bytes were split: feeding everything at once
 //!     and feeding the fuzzer's pieces give the same frames and the same error, if any.
+//!     In the split run every other piece goes, when a frame is cut, straight into
+//!     `payload_room` as a long frame's socket reads do.
 
 #![no_main]
 
@@ -43,6 +45,22 @@ fn decode(limits: (usize, usize), pieces: &[usize], data: &[u8]) -> Outcome {
         let n = if pieces.is_empty() { data.len() } else { pieces[turn % pieces.len()] };
         turn += 1;
         let n = n.min(data.len() - fed);
+        if !pieces.is_empty() && turn % 2 == 0 && buf.is_empty() && decoder.missing() > 0 {
+            // As the connection reads a long frame: straight into the decoder's room.
+            let missing = decoder.missing();
+            let room = decoder.payload_room(n);
+            let got = room.len();
+            assert!(got > 0 && got <= n, "room of {got} for {n} bytes");
+            assert!(got as u64 <= missing, "room of {got} for {missing} missing bytes");
+            room.copy_from_slice(&data[fed..fed + got]);
+            fed += got;
+            match decoder.payload_read(got) {
+                Err(e) => return Outcome { frames, error: Some(e.code) },
+                Ok(Some(f)) => frames.push(format!("{f:?}")),
+                Ok(None) => {}
+            }
+            continue;
+        }
         buf.extend_from_slice(&data[fed..fed + n]);
         fed += n;
         let mut pos = 0;

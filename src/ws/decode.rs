@@ -138,8 +138,11 @@ pub struct Decoder {
     min_assembly: usize,
     /// The kind (text or binary) of a message that spans frames or reads, while it lasts.
     message: Option<u8>,
-    /// That message's bytes so far.
+    /// That message's bytes so far, `..filled`; while a frame is cut, zeros after them that
+    /// the socket reads the frame's next bytes into (see [`Decoder::payload_room`]).
     assembly: Vec<u8>,
+    /// How much of `assembly` holds the message.
+    filled: usize,
     /// How much of `assembly` is known to be valid UTF-8 (checked at fragment ends).
     checked: usize,
     /// The data frame cut by the end of the input, if any.
@@ -158,6 +161,7 @@ impl Decoder {
             min_assembly,
             message: None,
             assembly: Vec::new(),
+            filled: 0,
             checked: 0,
             partial: None,
             delivered: false,
@@ -172,18 +176,14 @@ impl Decoder {
         if self.delivered {
             self.delivered = false;
             self.assembly.clear();
+            self.filled = 0;
             self.checked = 0;
             self.message = None;
         }
-        if let Some(partial) = &mut self.partial {
+        if let Some(partial) = &self.partial {
             let n = input.len().min(usize::try_from(partial.left).unwrap_or(usize::MAX));
-            partial.left -= n as u64;
-            let (done, fin) = (partial.left == 0, partial.fin);
-            if done {
-                self.partial = None;
-            }
-            self.assembly.extend_from_slice(&input[..n]);
-            let frame = self.assembled(done, fin)?;
+            self.put(&input[..n]);
+            let frame = self.payload_arrived(n)?;
             return Ok((n, frame));
         }
         let Some(h) = parse_header(input)? else {
@@ -233,7 +233,7 @@ impl Decoder {
             return Ok((h.size + len, Some(frame)));
         }
         // Assembled: a fragment, or a frame the input holds only the start of.
-        let total = self.assembly.len() as u64 + h.len;
+        let total = self.filled as u64 + h.len;
         if total > self.max_message as u64 {
             return Err(too_large("message", total, self.max_message as u64));
         }
@@ -246,9 +246,54 @@ impl Decoder {
         if take < len {
             self.partial = Some(Partial { left: (len - take) as u64, fin: h.fin });
         }
-        self.assembly.extend_from_slice(&input[h.size..h.size + take]);
+        self.put(&input[h.size..h.size + take]);
         let frame = self.assembled(take == len, h.fin)?;
         Ok((h.size + take, frame))
+    }
+
+    /// Adds bytes of the message, into the zeroed room first.
+    fn put(&mut self, bytes: &[u8]) {
+        let room = (self.assembly.len() - self.filled).min(bytes.len());
+        self.assembly[self.filled..self.filled + room].copy_from_slice(&bytes[..room]);
+        self.assembly.extend_from_slice(&bytes[room..]);
+        self.filled += bytes.len();
+    }
+
+    /// Bytes still missing from the data frame cut by the end of the input (0: none is).
+    pub fn missing(&self) -> u64 {
+        self.partial.as_ref().map_or(0, |p| p.left)
+    }
+
+    /// Room for up to `max` more bytes of the cut frame's payload, to read straight from
+    /// the socket: a long message then skips the copy through the loop's chunk. Each byte
+    /// of the room is zeroed once (the room is kept between reads). Empty when no frame
+    /// is cut; the caller hands the count read to [`Decoder::payload_read`].
+    pub fn payload_room(&mut self, max: usize) -> &mut [u8] {
+        let want = usize::try_from(self.missing()).unwrap_or(usize::MAX).min(max);
+        if self.assembly.len() - self.filled < want {
+            self.assembly.resize(self.filled + want, 0);
+        }
+        &mut self.assembly[self.filled..self.filled + want]
+    }
+
+    /// `n` bytes were read into [`Decoder::payload_room`]: the message they complete, if any.
+    pub fn payload_read(&mut self, n: usize) -> Result<Option<Frame<'_>>> {
+        self.filled += n;
+        self.payload_arrived(n)
+    }
+
+    /// `n` more bytes of the cut frame's payload are in: the message they complete, if any.
+    fn payload_arrived(&mut self, n: usize) -> Result<Option<Frame<'_>>> {
+        let Some(partial) = &mut self.partial else {
+            return Ok(None);
+        };
+        partial.left -= n as u64;
+        let (done, fin) = (partial.left == 0, partial.fin);
+        if done {
+            self.partial = None;
+            self.assembly.truncate(self.filled); // no room left over
+        }
+        self.assembled(done, fin)
     }
 
     /// After a frame's bytes were added: checks a text fragment that ended, and hands
@@ -257,8 +302,8 @@ impl Decoder {
         let text = self.message == Some(TEXT);
         if !(frame_done && last) {
             if frame_done && text {
-                match std::str::from_utf8(&self.assembly[self.checked..]) {
-                    Ok(_) => self.checked = self.assembly.len(),
+                match std::str::from_utf8(&self.assembly[self.checked..self.filled]) {
+                    Ok(_) => self.checked = self.filled,
                     // A character split between fragments: its end is in the next one.
                     Err(e) if e.error_len().is_none() => self.checked += e.valid_up_to(),
                     Err(_) => return Err(invalid_utf8("a text message")),
@@ -269,10 +314,11 @@ impl Decoder {
         self.delivered = true;
         Ok(Some(if text {
             Frame::Text(
-                std::str::from_utf8(&self.assembly).map_err(|_| invalid_utf8("a text message"))?,
+                std::str::from_utf8(&self.assembly[..self.filled])
+                    .map_err(|_| invalid_utf8("a text message"))?,
             )
         } else {
-            Frame::Binary(&self.assembly)
+            Frame::Binary(&self.assembly[..self.filled])
         }))
     }
 
@@ -286,6 +332,7 @@ impl Decoder {
     pub fn release_idle(&mut self) {
         if !self.is_assembling() {
             self.assembly = Vec::new();
+            self.filled = 0;
             self.checked = 0;
             self.message = None;
             self.delivered = false;
@@ -372,6 +419,30 @@ mod tests {
         }
         assert_eq!(pos, input.len());
         assert_eq!(got, Some(format!("{:?}", Frame::Text(text))));
+    }
+
+    #[test]
+    fn a_long_frame_is_read_into_its_room() {
+        let text: String = "0123456789€".repeat(3000);
+        let input = frame(0x81, text.as_bytes());
+        let mut d = decoder();
+        assert_eq!(d.decode(&input[..1000]).unwrap(), (1000, None));
+        let mut fed = 1000;
+        let mut got = None;
+        while fed < input.len() {
+            assert!(d.missing() > 0);
+            let room = d.payload_room(4096);
+            let n = room.len().min(1500); // a short read: the room stays for the next one
+            room[..n].copy_from_slice(&input[fed..fed + n]);
+            fed += n;
+            assert!(d.assembly.len() <= d.filled + 4096, "zeroed at most 4 KiB ahead");
+            if let Some(f) = d.payload_read(n).unwrap() {
+                got = Some(format!("{f:?}"));
+            }
+        }
+        assert_eq!(got, Some(format!("{:?}", Frame::Text(&text))));
+        assert_eq!(d.missing(), 0);
+        assert!(d.payload_room(4096).is_empty(), "no room without a cut frame");
     }
 
     #[test]

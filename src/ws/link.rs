@@ -104,6 +104,12 @@ fn close_code_for(code: ErrorCode) -> Option<CloseCode> {
 /// thread in one pass for as long as the peer keeps sending.
 const READ_PASS_BYTES: usize = 256 << 10;
 
+/// A frame still missing at least this much is read straight into its message.
+const DIRECT_READ_MIN: usize = 32 << 10;
+
+/// The most one such read asks for (and zeroes ahead of the data).
+const DIRECT_READ_MAX: usize = 256 << 10;
+
 /// What one read pass may still do.
 struct Pass {
     /// Messages and control frames the pass may still hand out (a hard limit: a flood of
@@ -221,9 +227,31 @@ impl Link {
                 self.spill.extend_from_slice(&chunk[..end]);
                 return Ok(ReadOutcome::Budget);
             }
-            let want = (chunk.len() - end).min(pass.bytes_left);
-            match self.stream.read(&mut chunk[end..end + want]) {
+            // The rest of a long frame goes straight into its message (the chunk is empty:
+            // the decoder took all of it), the rest through the chunk.
+            let direct = end == 0 && self.decoder.missing() >= DIRECT_READ_MIN as u64;
+            let read = if direct {
+                let room = self.decoder.payload_room(pass.bytes_left.min(DIRECT_READ_MAX));
+                self.stream.read(room)
+            } else {
+                let want = (chunk.len() - end).min(pass.bytes_left);
+                self.stream.read(&mut chunk[end..end + want])
+            };
+            match read {
                 Ok(0) => return self.at_eof(),
+                Ok(n) if direct => {
+                    pass.bytes_left -= n;
+                    if let Some(frame) = self.decoder.payload_read(n)? {
+                        pass.got_any = true;
+                        pass.frames_left = pass.frames_left.saturating_sub(1);
+                        let answers = match frame {
+                            Frame::Text(t) => on_message(Incoming::Text(t))?,
+                            Frame::Binary(b) => on_message(Incoming::Binary(b))?,
+                            _ => Vec::new(), // only data frames are ever cut
+                        };
+                        self.write_all(answers)?;
+                    }
+                }
                 Ok(n) => {
                     pass.bytes_left -= n;
                     end += n;
