@@ -13,7 +13,7 @@
 # The library is built a second time into target/profiling with line tables added
 # (CARGO_PROFILE_RELEASE_DEBUG=line-tables-only): the same release profile (opt-level 3, LTO,
 # one codegen unit), so the same machine code, but perf and callgrind can name the inlined
-# functions (tungstenite's frame parser is inlined into livefeed's Link::read).
+# functions (the frame decoder and std are inlined into livefeed's Link::frames).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,12 +92,12 @@ if [ "$perf_ok" = 1 ]; then
     >"$OUT/perf-dso.txt"
   perf report -i "$OUT/perf.data" --stdio --children --sort symbol -g none --percent-limit 2 \
     2>/dev/null | figures >"$OUT/perf-inclusive.txt"
-  # UTF-8 validation, split by caller: tungstenite's check of the frame, or lf_event_text.
+  # UTF-8 validation, split by caller: the decoder's check of the frame, or lf_event_text.
   perf report -i "$OUT/perf.data" --stdio --no-children --symbols='core::str::converts::from_utf8' \
     -g folded,0,caller,count --max-stack=20 2>/dev/null | awk '
       /^ +[0-9.]+%/ { total = $1 }
       /^[0-9]+ / { if ($0 ~ /lf_event_text/) a += $1; else b += $1 }
-      END { if (a + b > 0) printf "from_utf8 (%s of all samples): %.0f%% of it under lf_event_text, %.0f%% in tungstenite reading the frame\n", total, 100 * a / (a + b), 100 * b / (a + b) }' \
+      END { if (a + b > 0) printf "from_utf8 (%s of all samples): %.0f%% of it under lf_event_text, %.0f%% in the decoder reading the frame\n", total, 100 * a / (a + b), 100 * b / (a + b) }' \
     >"$OUT/perf-utf8.txt"
 
   start_server --socketio --count "$SIO_N"
