@@ -505,3 +505,80 @@ impl Link {
         self.peer_close.is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::net::{TcpListener, TcpStream};
+
+    /// A link over loopback, and the server's end of the socket.
+    fn pair() -> (Link, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let stream = Stream::Plain(mio::net::TcpStream::from_std(client));
+        (Link::new(stream, Vec::new(), &Limits::default(), Instant::now()), server)
+    }
+
+    /// Reads passes until the socket is drained; the frames each pass handed out.
+    fn passes(link: &mut Link, budget: usize, sent: usize) -> Vec<usize> {
+        let mut chunk = vec![0; 64 << 10];
+        let (mut per_pass, mut total) = (Vec::new(), 0);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while total < sent {
+            assert!(Instant::now() < deadline, "{total} of {sent} frames after 10 s");
+            let mut n = 0;
+            let outcome = link
+                .read(budget, Instant::now(), &mut chunk, &mut |_| {
+                    n += 1;
+                    Ok(Vec::new())
+                })
+                .unwrap();
+            assert!(!matches!(outcome, ReadOutcome::Closed(..)), "{outcome:?}");
+            if n > 0 {
+                per_pass.push(n);
+                total += n;
+            }
+        }
+        per_pass
+    }
+
+    #[test]
+    fn a_flood_of_tiny_messages_gets_a_bounded_number_of_turns_per_pass() {
+        // 100,000 empty text messages (2 bytes each) are 3 reads of the 64 KiB chunk: a pass
+        // must still stop at its budget, and lose nothing.
+        let (mut link, mut server) = pair();
+        let flood = [0x81u8, 0x00].repeat(100_000);
+        let writer = std::thread::spawn(move || {
+            server.write_all(&flood).unwrap();
+            server
+        });
+        let per_pass = passes(&mut link, 1024, 100_000);
+        let _server = writer.join().unwrap();
+        assert!(per_pass.iter().all(|&n| n <= 1024), "turns per pass: {per_pass:?}");
+        assert_eq!(per_pass.iter().sum::<usize>(), 100_000);
+    }
+
+    #[test]
+    fn every_ping_gets_its_pong() {
+        let (mut link, mut server) = pair();
+        let mut pings = Vec::new();
+        for i in 0..10u8 {
+            pings.extend_from_slice(&[0x89, 0x01, i]);
+        }
+        pings.extend_from_slice(&[0x81, 0x02, b'o', b'k']);
+        server.write_all(&pings).unwrap();
+        passes(&mut link, 1024, 1);
+        link.flush().unwrap();
+        // Ten masked pongs of one byte: 2 + 4 + 1 bytes each, payloads 0..10 in order.
+        let mut got = vec![0u8; 70];
+        server.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        server.read_exact(&mut got).unwrap();
+        for (i, pong) in got.chunks(7).enumerate() {
+            assert_eq!(&pong[..2], &[0x8A, 0x81], "pong {i}: {pong:02x?}");
+            assert_eq!(pong[6] ^ pong[2], i as u8, "pong {i} carries ping {i}'s payload");
+        }
+    }
+}
