@@ -162,10 +162,11 @@ impl Link {
         &mut self.stream
     }
 
-    /// Reads up to `budget` data messages, handing each to `on_message`, and writes the
-    /// messages it returns (answers) before reading the next frame. `chunk` is the loop's
-    /// shared read buffer: a message that arrived whole in it reaches `on_message` as a
-    /// view into it, uncopied.
+    /// One read pass: hands each message to `on_message` and writes the answers it returns
+    /// before the next frame; at most `budget` frames (control frames included), and no
+    /// more socket reads once half of them are used. `chunk` is the loop's shared read
+    /// buffer: a message that arrived whole in it reaches `on_message` as a view into it,
+    /// uncopied.
     pub fn read(
         &mut self,
         budget: usize,
@@ -228,7 +229,7 @@ impl Link {
                 return Ok(ReadOutcome::Budget);
             }
             // The rest of a long frame goes straight into its message (the chunk is empty:
-            // the decoder took all of it), the rest through the chunk.
+            // the decoder took all of it); everything else through the chunk.
             let direct = end == 0 && self.decoder.missing() >= DIRECT_READ_MIN as u64;
             let read = if direct {
                 let room = self.decoder.payload_room(pass.bytes_left.min(DIRECT_READ_MAX));
