@@ -178,7 +178,8 @@ fn json_call(
 
 /// Looks up a string in the JSON payload by JSON pointer (RFC 6901, e.g. `"/state/on"`;
 /// `""` is the whole payload). Each lookup is one pass over the payload that builds
-/// nothing: read the fields you need, and nothing else is parsed.
+/// nothing: a few fields cost a few passes, and nothing else is parsed (so each of many
+/// fields read from a large payload costs a pass over all of it).
 ///
 /// Parameters: `pointer` NUL-terminated; `out` receives a view valid until the callback
 /// returns (written only on success).
