@@ -1,27 +1,15 @@
-/* Shared by the benchmark clients: clocks and checked calls. BENCH_NAME names the
+/* Shared by the livefeed benchmark clients: checked calls (clocks from process.h). BENCH_NAME names the
  * program in error messages. */
 #ifndef LIVEFEED_BENCH_COMMON_H
 #define LIVEFEED_BENCH_COMMON_H
 
 #include <livefeed.h>
 #include <stdio.h>
-#include <time.h>
+
+#include "process.h"
 
 /* How long one loop turn may wait, so deadlines are checked often enough. */
 #define TURN_MS 100
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU time (user + system) consumed by the whole process so far. */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void fail_call(const char *what, lf_result r) {
     char msg[512];

@@ -43,19 +43,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "process.h"
+
 #define DEADLINE_S 60.0
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 enum mode { THROUGHPUT, ECHO, MEMORY };
 
@@ -261,33 +251,6 @@ static int is_done(void) { return S.done; }
 static size_t want_open;
 static int all_open(void) { return S.opened + S.failed >= want_open; }
 
-/* A numeric field of /proc/self/status ("VmRSS", "Threads"); -1 if unknown. */
-static long proc_status(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    char line[256];
-    size_t klen = strlen(key);
-    long v = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtol(line + klen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* Resident set size of this process in KiB; -1 if unknown. */
-static long vm_rss_kib(void) { return proc_status("VmRSS"); }
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int usage(void) {
     fprintf(stderr, "usage: lws_recv throughput URL N [RX]\n"
                     "       lws_recv echo URL N [WARMUP]\n"
@@ -331,11 +294,7 @@ int main(int argc, char **argv) {
     }
     if (S.mode == MEMORY) {
         /* One descriptor per connection: lws sizes its fd tables from this limit. */
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-            rl.rlim_cur = rl.rlim_max;
-            setrlimit(RLIMIT_NOFILE, &rl);
-        }
+        raise_fd_limit("lws_recv");
     }
 
     lws_set_log_level(LLL_ERR, NULL);

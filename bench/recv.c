@@ -252,11 +252,6 @@ static void echo_cb(void *userdata, const lf_event *ev) {
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int run_echo(const char *url, uint64_t n, uint64_t warmup) {
     echo_state s;
     memset(&s, 0, sizeof s);
@@ -316,28 +311,6 @@ static void memory_cb(void *userdata, const lf_event *ev) {
     }
 }
 
-/* A numeric field of /proc/self/status ("VmRSS", "Threads"); -1 if unknown. */
-static long proc_status(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    char line[256];
-    size_t klen = strlen(key);
-    long v = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtol(line + klen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* Resident set size of this process in KiB; -1 if unknown. */
-static long vm_rss_kib(void) { return proc_status("VmRSS"); }
-
 /* Drives the loop until `want` sessions are open, one failed, or the deadline passed. */
 static int await_open(lf_loop *lp, const memory_state *s, size_t want) {
     double deadline = now_s() + OPEN_DEADLINE_S;
@@ -356,14 +329,7 @@ static int await_open(lf_loop *lp, const memory_state *s, size_t want) {
 }
 
 static int run_memory(const char *url, size_t n) {
-    /* One descriptor per session. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            perror("recv: setrlimit");
-        }
-    }
+    raise_fd_limit(BENCH_NAME);
     lf_loop *lp = NULL;
     memory_state s = {0, 0};
     CHECK(lf_loop_new(&lp));

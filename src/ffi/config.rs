@@ -563,26 +563,29 @@ mod tests {
         lf_config_free(c);
     }
 
+    /// What a live handle from `with_config` holds now.
+    fn settings<'a>(c: *mut lf_config) -> &'a SessionConfig {
+        // SAFETY: `c` comes from `with_config` and is live for the caller's closure.
+        unsafe { config_ref(c) }.expect("a live config handle")
+    }
+
     #[test]
     fn reconnect_outbox_proxy_and_pin_setters_refuse_bad_values_and_keep_good_ones() {
         with_config(|c| {
             assert_eq!(lf_config_set_reconnect(c, 0, 10, 0), ErrorCode::InvalidParameter);
             assert_eq!(lf_config_set_reconnect(c, 10, 5, 0), ErrorCode::InvalidParameter);
             assert_eq!(lf_config_set_reconnect(c, 10, 50, 3), ErrorCode::Ok);
-            // SAFETY: `c` is live.
-            let r = &unsafe { config_ref(c) }.unwrap().reconnect;
+            let r = &settings(c).reconnect;
             assert_eq!(
                 (r.enabled, r.max_delay, r.max_attempts),
                 (true, Duration::from_millis(50), 3)
             );
             assert_eq!(lf_config_set_reconnect(c, 0, 0, 0), ErrorCode::Ok);
-            // SAFETY: `c` is live.
-            assert!(!unsafe { config_ref(c) }.unwrap().reconnect.enabled, "all zeros: off");
+            assert!(!settings(c).reconnect.enabled, "all zeros: off");
 
             assert_eq!(lf_config_set_outbox(c, 10, 3), ErrorCode::InvalidParameter);
             assert_eq!(lf_config_set_outbox(c, 10, 1), ErrorCode::Ok);
-            // SAFETY: `c` is live.
-            let o = &unsafe { config_ref(c) }.unwrap().outbox;
+            let o = &settings(c).outbox;
             assert_eq!((o.max_messages, o.overflow), (10, Overflow::DropOldest));
 
             assert_eq!(
@@ -590,11 +593,9 @@ mod tests {
                 ErrorCode::InvalidParameter
             );
             assert_eq!(lf_config_set_proxy(c, c"".as_ptr()), ErrorCode::Ok);
-            // SAFETY: `c` is live.
-            assert_eq!(unsafe { config_ref(c) }.unwrap().proxy, ProxySetting::Direct);
+            assert_eq!(settings(c).proxy, ProxySetting::Direct);
             assert_eq!(lf_config_set_proxy(c, std::ptr::null()), ErrorCode::Ok);
-            // SAFETY: `c` is live.
-            assert_eq!(unsafe { config_ref(c) }.unwrap().proxy, ProxySetting::FromEnvironment);
+            assert_eq!(settings(c).proxy, ProxySetting::FromEnvironment);
 
             let garbage = b"not a certificate";
             let pin = lf_config_pin_certificate_pem(c, garbage.as_ptr(), garbage.len());

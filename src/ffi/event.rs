@@ -300,3 +300,67 @@ pub extern "C" fn lf_state_name(state: u32) -> *const c_char {
         SessionState::from_u32(state).map_or(c"unknown".as_ptr(), |s| s.name_nul().as_ptr().cast())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    /// The text a view points to.
+    fn text(s: &lf_str) -> &str {
+        // SAFETY: views come from live `&str`s of the event or its arena (test-local).
+        std::str::from_utf8(unsafe { std::slice::from_raw_parts(s.data.cast::<u8>(), s.len) })
+            .unwrap_or("<not UTF-8>")
+    }
+
+    fn string_at(view: &lf_event, pointer: &CStr) -> (ErrorCode, String, bool) {
+        let mut out = lf_str::empty();
+        let r = lf_event_json_string(view, pointer.as_ptr(), &mut out);
+        (r, text(&out).to_string(), view.arena.borrow().is_empty())
+    }
+
+    #[test]
+    fn json_lookups_answer_each_case_with_its_code() {
+        let payload = br#"{"plain":"abc","esc":"a\"b","n":-2.5,"t":true,"o":{"k":[1, 2]}}"#;
+        let ev = Event::new(EventKind::Message, SessionState::Open, payload);
+        let view = lf_event::new(&ev);
+
+        // A string without escapes is the payload's own bytes; one with escapes is kept
+        // in the arena until the callback returns.
+        assert_eq!(string_at(&view, c"/plain"), (ErrorCode::Ok, "abc".into(), true));
+        let mut out = lf_str::empty();
+        assert_eq!(lf_event_json_string(&view, c"/plain".as_ptr(), &mut out), ErrorCode::Ok);
+        let inside = payload.as_ptr_range();
+        assert!(inside.contains(&out.data.cast::<u8>()), "a view into the payload");
+        assert_eq!(string_at(&view, c"/esc"), (ErrorCode::Ok, "a\"b".into(), false));
+
+        let mut n = 0.0;
+        assert_eq!(lf_event_json_number(&view, c"/n".as_ptr(), &mut n), ErrorCode::Ok);
+        assert_eq!(n, -2.5);
+        let mut b = false;
+        assert_eq!(lf_event_json_bool(&view, c"/t".as_ptr(), &mut b), ErrorCode::Ok);
+        assert!(b);
+        let mut raw = lf_str::empty();
+        assert_eq!(lf_event_json_raw(&view, c"/o".as_ptr(), &mut raw), ErrorCode::Ok);
+        assert_eq!(text(&raw), r#"{"k":[1,2]}"#, "normalized");
+
+        // Wrong type, nothing there, bad pointer syntax, NULL arguments.
+        assert_eq!(string_at(&view, c"/n").0, ErrorCode::TypeMismatch);
+        assert_eq!(lf_event_json_number(&view, c"/t".as_ptr(), &mut n), ErrorCode::TypeMismatch);
+        assert_eq!(lf_event_json_bool(&view, c"/n".as_ptr(), &mut b), ErrorCode::TypeMismatch);
+        assert_eq!(string_at(&view, c"/missing").0, ErrorCode::NotFound);
+        assert_eq!(string_at(&view, c"plain").0, ErrorCode::InvalidParameter);
+        assert_eq!(
+            lf_event_json_string(&view, std::ptr::null(), &mut out),
+            ErrorCode::NullParameter
+        );
+        assert!(lf_event_json_has(&view, c"/o/k/1".as_ptr()));
+        assert!(!lf_event_json_has(&view, c"/o/k/2".as_ptr()));
+
+        // A payload that is not JSON has nothing at any pointer.
+        let bad = Event::new(EventKind::Message, SessionState::Open, b"{\"plain\":\"abc\",");
+        let bad_view = lf_event::new(&bad);
+        assert!(!lf_event_json_has(&bad_view, c"".as_ptr()));
+        assert_eq!(string_at(&bad_view, c"/plain").0, ErrorCode::NotFound);
+    }
+}

@@ -28,7 +28,7 @@ pub enum Frame<'a> {
 
 /// The longest frame header: 2 bytes, an 8-byte length and a 4-byte mask (which a server
 /// may not send, but the length is what the header says).
-pub const MAX_HEADER: usize = 14;
+const MAX_HEADER: usize = 14;
 
 /// The most bytes [`Decoder::decode`] may leave unconsumed when it asks for more: a
 /// control frame with its header (data frames are taken as far as they arrived).

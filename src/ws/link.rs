@@ -562,6 +562,66 @@ mod tests {
         assert_eq!(per_pass.iter().sum::<usize>(), 100_000);
     }
 
+    /// One read pass whose handler expects no messages.
+    fn read_once(link: &mut Link) -> Result<ReadOutcome> {
+        let mut chunk = vec![0; 4096];
+        link.read(64, Instant::now(), &mut chunk, &mut |_| panic!("no message expected"))
+    }
+
+    /// Reads until the pass ends in something other than "drained" (bounded).
+    fn read_until_end(link: &mut Link) -> Result<ReadOutcome> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match read_once(link) {
+                Ok(ReadOutcome::Drained) if Instant::now() < deadline => {}
+                other => return other,
+            }
+        }
+    }
+
+    #[test]
+    fn the_peers_close_is_echoed_and_ends_the_link_at_its_eof() {
+        let (mut link, mut server) = pair();
+        server.write_all(&[0x88, 0x05, 0x0F, 0xA0, b'b', b'y', b'e']).unwrap();
+        assert_eq!(read_once(&mut link).unwrap(), ReadOutcome::Drained);
+        assert!(link.peer_closed());
+        link.flush().unwrap();
+        // Our reply: a masked close frame with the same code (2 + 4 + 2 bytes).
+        let mut reply = [0u8; 8];
+        server.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        server.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[..2], &[0x88, 0x82]);
+        assert_eq!([reply[6] ^ reply[2], reply[7] ^ reply[3]], [0x0F, 0xA0], "code 4000");
+        drop(server);
+        assert_eq!(read_until_end(&mut link).unwrap(), ReadOutcome::Closed(4000, "bye".into()));
+    }
+
+    #[test]
+    fn a_peer_that_hangs_up_after_our_close_ends_it_abnormally() {
+        let (mut link, mut server) = pair();
+        link.close(1000, "").unwrap();
+        // The peer reads our close frame (so its hang-up is a FIN, not a reset), then goes
+        // without its own.
+        let mut ours = [0u8; 8];
+        server.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        server.read_exact(&mut ours).unwrap();
+        drop(server);
+        assert_eq!(read_until_end(&mut link).unwrap(), ReadOutcome::Closed(1006, String::new()));
+        // Without our close first, the same hang-up is an error.
+        let (mut link, server) = pair();
+        drop(server);
+        let e = read_until_end(&mut link).unwrap_err();
+        assert_eq!(e.code, ErrorCode::WsAbnormalClose);
+    }
+
+    #[test]
+    fn sends_after_our_close_are_dropped_and_their_budget_returns() {
+        let (mut link, _server) = pair();
+        link.close(1000, "").unwrap();
+        assert!(link.write(Message::text("late"), 4).is_ok());
+        assert_eq!(link.flush().unwrap(), Some(4));
+    }
+
     #[test]
     fn every_ping_gets_its_pong() {
         let (mut link, mut server) = pair();
